@@ -1,0 +1,3 @@
+from aliasgate.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""The verbs of aliasgate as plain functions: what the CLI (and anyone scripting) calls.
+
+Each takes paths, URIs and names, returns values, raises AliasgateError; none
+prints. The CLI is a translation layer over this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aliasgate import audit
+from aliasgate.errors import InvalidInput, PolicyError, PolicyIssue
+from aliasgate.model import Principal, Version, utcnow
+from aliasgate.policy.model import Policy
+from aliasgate.registry import Registry, open_registry, resolve_uri
+
+
+@dataclass
+class Session:
+    """An open registry plus who we are on it, for one command."""
+
+    registry: Registry
+    principal: Principal
+
+    def close(self) -> None:
+        self.registry.close()
+
+
+def connect(uri: str, **options: Any) -> Session:
+    registry = open_registry(uri, **options)
+    try:
+        return Session(registry, registry.whoami())
+    except BaseException:
+        registry.close()
+        raise
+
+
+def load(policy_path: str | Path) -> Policy:
+    from aliasgate.policy.load import load_policy
+
+    return load_policy(policy_path)
+
+
+def check(paths: Sequence[str | Path]) -> list[tuple[str, Policy | None, list[PolicyIssue]]]:
+    """Validate each policy file; never touches a registry."""
+    out: list[tuple[str, Policy | None, list[PolicyIssue]]] = []
+    for p in paths:
+        try:
+            out.append((str(p), load(p), []))
+        except PolicyError as exc:
+            out.append((str(p), None, exc.issues))
+        except InvalidInput as exc:
+            out.append((str(p), None, [PolicyIssue(str(p), 0, 0, "$", exc.message)]))
+    return out
+
+
+def make_plan(
+    policy: Policy,
+    session: Session,
+    *,
+    rules: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> Any:
+    from aliasgate import planner
+
+    return planner.plan(
+        policy, session.registry, now=now or utcnow(), principal=session.principal, rules=rules
+    )
+
+
+def provenance(session: Session, policy_path: str | None, policy_sha: str | None) -> Any:
+    from aliasgate import provenance as prov
+
+    return prov.collect(session.principal, policy_path=policy_path, policy_sha256=policy_sha)
+
+
+def apply_plan(session: Session, plan: Any, *, exact: bool, dry_run: bool = False) -> Any:
+    from aliasgate import applier
+
+    prov = None if dry_run else provenance(session, plan.policy_path, plan.policy_sha256)
+    return applier.apply(session.registry, plan, prov, now=utcnow, exact=exact, dry_run=dry_run)  # type: ignore[arg-type]
+
+
+def read_plan(path: str | Path) -> Any:
+    from aliasgate.planner import Plan
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"plan file {path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read plan {path}: {exc}") from None
+    return Plan.from_dict(data, where=str(path))
+
+
+def save_plan(plan: Any, path: str | Path) -> None:
+    from aliasgate.render import to_json
+
+    Path(path).write_text(to_json(plan.as_dict()) + "\n", encoding="utf-8")
+
+
+def status(session: Session, model: str) -> tuple[list[Version], dict[str, int]]:
+    return session.registry.versions(model), session.registry.aliases(model)
+
+
+def history(
+    session: Session, model: str, alias: str | None = None
+) -> tuple[list[dict[str, Any]], audit.Verification]:
+    log = session.registry.audit_log(model)
+    records = [dict(r) for r in log.records]
+    verification = audit.verify(log)
+    if alias:
+        records = [r for r in records if r.get("alias") == alias]
+    return records, verification
+
+
+def rollback(
+    session: Session, model: str, alias: str, *, to: str | None, reason: str | None, dry_run: bool
+) -> tuple[Any, dict[str, Any] | None]:
+    from aliasgate import applier
+
+    rb = applier.plan_rollback(session.registry, model, alias, to)
+    if dry_run or rb.current == rb.target:
+        return rb, None
+    record = applier.rollback(
+        session.registry, rb, provenance(session, None, None), now=utcnow(), reason=reason
+    )
+    return rb, record
+
+
+def resolve_registry(cli_value: str | None, policy: Policy | None) -> str:
+    return resolve_uri(cli_value, policy.registry if policy else None)

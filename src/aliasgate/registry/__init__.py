@@ -1,0 +1,132 @@
+"""The one interface every backend implements, and the URI scheme -> module table.
+
+The protocol is deliberately small: read aliases and versions, apply alias
+compare-and-swaps with their audit records, read the audit log, delete a
+version. Everything else (gates, plans, bundles, compensation, provenance)
+lives in the core and works the same on every backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from aliasgate.audit import AuditLog
+from aliasgate.errors import InvalidInput
+from aliasgate.model import AliasOp, Principal, Version
+
+DEFAULT_REGISTRY = "local:.aliasgate/registry.db"
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """A model registry as aliasgate needs it.
+
+    Backends raise :class:`aliasgate.errors.NotFound` for a missing model or
+    version, :class:`~aliasgate.errors.AuthError` for 401/403,
+    :class:`~aliasgate.errors.Conflict` when a compare-and-swap fails and
+    :class:`~aliasgate.errors.RegistryError` for anything else the registry says.
+    """
+
+    uri: str
+    #: True when ``apply`` with several ops is one all-or-nothing transaction.
+    #: When False the applier sends one op at a time and compensates on failure.
+    atomic_batches: bool
+    #: True when versions carry lineage (what they were derived from).
+    lineage_recorded: bool
+
+    def whoami(self) -> Principal:
+        """The account the registry authenticates (or the configured name, marked unauthenticated)."""
+        ...
+
+    def models(self) -> list[str]:
+        """Every model name (for retention globs)."""
+        ...
+
+    def aliases(self, model: str) -> dict[str, int]:
+        """User aliases of ``model`` -> version number (not ``latest``). NotFound if no such model."""
+        ...
+
+    def latest(self, model: str) -> int | None:
+        """The newest live version number, or None when the model has no versions."""
+        ...
+
+    def version(self, model: str, number: int) -> Version:
+        """One version with metrics, metadata and lineage. NotFound if absent."""
+        ...
+
+    def versions(self, model: str) -> list[Version]:
+        """Every live version, newest first, with aliases. Must not skip versions (collect all pages)."""
+        ...
+
+    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Compare-and-swap each op and append its audit record to the op's model chain.
+
+        ``records[i]`` is the unsealed body for ``ops[i]``; the backend seals it
+        (:func:`aliasgate.audit.seal`) against the head it reads under its lock or
+        transaction, and returns the sealed records. Raises Conflict, changing
+        nothing, when any op's alias is not on ``op.expected``. Callers pass a
+        single op unless ``atomic_batches``.
+        """
+        ...
+
+    def audit_log(self, model: str) -> AuditLog:
+        """Every audit record of ``model``, oldest first, with the chain head."""
+        ...
+
+    def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Delete one version unless it holds an alias *now* (re-checked at the last moment),
+        and append ``record`` to the model's chain. Raises Conflict when it gained an alias."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# scheme -> module; each module exposes ``open(uri: str, options: Mapping) -> Registry``.
+BACKENDS: dict[str, str] = {
+    "local": "aliasgate.registry.local",
+    "mlflow": "aliasgate.registry.mlflow",
+    "mlflow+http": "aliasgate.registry.mlflow",
+    "mlflow+https": "aliasgate.registry.mlflow",
+    "wandb": "aliasgate.registry.wandb",
+}
+
+
+def scheme_of(uri: str) -> str:
+    if uri == "mlflow":
+        return "mlflow"
+    scheme, sep, _ = uri.partition(":")
+    if not sep:
+        raise InvalidInput(
+            f"invalid registry {uri!r}: expected one of {', '.join(_examples())}",
+        )
+    return scheme
+
+
+def _examples() -> list[str]:
+    return [
+        "local:PATH",
+        "mlflow+http://HOST:PORT",
+        "mlflow+https://HOST",
+        "mlflow",
+        "wandb://ENTITY/PROJECT",
+    ]
+
+
+def resolve_uri(cli_value: str | None, policy_value: str | None) -> str:
+    """--registry beats PROMOTE_REGISTRY beats the policy's ``registry:`` beats the default."""
+    return cli_value or os.environ.get("PROMOTE_REGISTRY") or policy_value or DEFAULT_REGISTRY
+
+
+def open_registry(uri: str, **options: Any) -> Registry:
+    scheme = scheme_of(uri)
+    module_name = BACKENDS.get(scheme)
+    if module_name is None:
+        raise InvalidInput(
+            f"unknown registry scheme {scheme!r} in {uri!r}; supported: {', '.join(sorted(BACKENDS))}",
+        )
+    module = importlib.import_module(module_name)
+    registry: Registry = module.open(uri, options)
+    return registry

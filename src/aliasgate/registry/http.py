@@ -1,0 +1,177 @@
+"""HTTP for the remote backends: one session per command, timeouts always, bounded retries.
+
+Retry rules (never repeat a write blindly):
+
+* the request never reached the server (connection refused, DNS, connect
+  timeout): retried for every method;
+* 429, and 503 with ``Retry-After``: the server refused before acting, so any
+  method is retried, waiting as told (capped);
+* 502, 503, 504, a reset or read timeout after the request was sent: retried
+  only when the caller says the request is idempotent, because the server may
+  have acted. Callers of non-idempotent writes verify the outcome by reading.
+
+Backends get a :class:`Transport` and never import ``requests`` themselves at
+module import time of the CLI.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aliasgate import secrets
+from aliasgate.errors import RegistryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+RETRY_STATUSES_ANY = frozenset({429})
+RETRY_STATUSES_IDEMPOTENT = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries, first included
+    backoff: float = 0.5  # seconds, doubled each retry, with jitter
+    max_wait: float = 20.0  # cap on any single wait, Retry-After included
+    budget: float = 60.0  # cap on the total time spent waiting
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        attempts = int(os.environ.get("PROMOTE_HTTP_RETRIES", "3")) + 1
+        return cls(attempts=max(1, attempts))
+
+
+def default_timeout() -> tuple[float, float]:
+    """(connect, read) seconds; PROMOTE_HTTP_TIMEOUT sets the read timeout."""
+    return (5.0, float(os.environ.get("PROMOTE_HTTP_TIMEOUT", "30")))
+
+
+class Transport:
+    """A base URL, a ``requests.Session`` and the retry rules above.
+
+    ``session`` is injectable so tests can mount adapters; ``on_request`` lets
+    tests and benchmarks count what went over the wire.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        what: str = "registry",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        if headers:
+            self.session.headers.update(headers)
+        self.timeout = timeout or default_timeout()
+        self.retry = retry or RetryPolicy.from_env()
+        self.what = what
+        self.sleep = sleep
+        self.requests_sent = 0
+        self.on_request: Callable[[str, str], None] | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        import requests
+
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_sent += 1
+            if self.on_request is not None:
+                self.on_request(method, path)
+            try:
+                response = self.session.request(
+                    method, url, json=json, params=params, data=data, headers=headers, timeout=self.timeout
+                )
+            except requests.exceptions.ConnectionError as exc:
+                never_sent = _never_sent(exc)
+                if attempt < self.retry.attempts and (never_sent or idempotent):
+                    waited += self._wait(attempt, None, waited)
+                    continue
+                raise RegistryError(
+                    f"cannot reach the {self.what} at {secrets.strip_userinfo(self.base_url)}: "
+                    f"{_short(exc)}" + ("" if never_sent else " (the request may have been processed)")
+                ) from None
+            except requests.exceptions.Timeout as exc:
+                connect = isinstance(exc, requests.exceptions.ConnectTimeout)
+                if attempt < self.retry.attempts and (connect or idempotent):
+                    waited += self._wait(attempt, None, waited)
+                    continue
+                raise RegistryError(
+                    f"the {self.what} at {secrets.strip_userinfo(self.base_url)} did not answer in "
+                    f"{self.timeout[1 if not connect else 0]:g} s ({method} {path})"
+                ) from None
+            status = response.status_code
+            retry_after = _retry_after(response)
+            retryable = status in RETRY_STATUSES_ANY or (status == 503 and retry_after is not None)
+            retryable = retryable or (idempotent and status in RETRY_STATUSES_IDEMPOTENT)
+            if retryable and attempt < self.retry.attempts and waited < self.retry.budget:
+                waited += self._wait(attempt, retry_after, waited)
+                continue
+            return response
+
+    def _wait(self, attempt: int, retry_after: float | None, waited: float) -> float:
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            delay = self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+        delay = max(0.0, min(delay, self.retry.max_wait, self.retry.budget - waited))
+        self.sleep(delay)
+        return delay
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value)
+    if parsed is None:  # pragma: no cover - malformed header
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the failure happened before any byte of the request left (safe to resend)."""
+    text = repr(exc)
+    markers = ("NewConnectionError", "ConnectTimeout", "NameResolutionError", "Connection refused")
+    return any(m in text for m in markers)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "reset by peer"):
+        if marker in text:
+            return marker
+    return secrets.redact(text[:200])

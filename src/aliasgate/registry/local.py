@@ -1,0 +1,472 @@
+"""The embedded registry: one SQLite file, works with nothing else installed.
+
+Discipline: a connection per operation, WAL so readers never block the
+writer, ``BEGIN IMMEDIATE`` for every write so a compare-and-swap and its
+audit record commit together or not at all, and a versioned schema.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from aliasgate import audit
+from aliasgate.errors import InvalidInput, NotFound, RegistryError, conflict
+from aliasgate.model import (
+    LATEST,
+    AliasOp,
+    Principal,
+    Version,
+    VersionId,
+    iso,
+    parse_time,
+    utcnow,
+    validate_alias,
+)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    description  TEXT NOT NULL DEFAULT '',
+    next_version INTEGER NOT NULL DEFAULT 1,   -- numbers are never reused
+    audit_seq    INTEGER NOT NULL DEFAULT 0,   -- chain head, kept apart from the records
+    audit_hash   TEXT
+);
+CREATE TABLE IF NOT EXISTS versions (
+    model_id   INTEGER NOT NULL REFERENCES models(id),
+    number     INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    metadata   TEXT NOT NULL DEFAULT '{}',
+    metrics    TEXT NOT NULL DEFAULT '{}',
+    source     TEXT,
+    PRIMARY KEY (model_id, number)
+);
+CREATE TABLE IF NOT EXISTS lineage (
+    model_id     INTEGER NOT NULL,
+    number       INTEGER NOT NULL,
+    input_model  TEXT NOT NULL,
+    input_number INTEGER NOT NULL,
+    PRIMARY KEY (model_id, number, input_model, input_number),
+    FOREIGN KEY (model_id, number) REFERENCES versions(model_id, number) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    model_id INTEGER NOT NULL,
+    alias    TEXT NOT NULL,
+    number   INTEGER NOT NULL,
+    PRIMARY KEY (model_id, alias),
+    FOREIGN KEY (model_id, number) REFERENCES versions(model_id, number)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    model_id INTEGER NOT NULL REFERENCES models(id),
+    seq      INTEGER NOT NULL,
+    record   TEXT NOT NULL,
+    PRIMARY KEY (model_id, seq)
+);
+CREATE INDEX IF NOT EXISTS aliases_by_version ON aliases(model_id, number);
+"""
+
+
+def open(uri: str, options: Mapping[str, Any]) -> LocalRegistry:
+    path = uri.split(":", 1)[1] if ":" in uri else uri
+    if path.startswith("//"):
+        path = path[2:]
+    if not path:
+        raise InvalidInput(f"invalid registry {uri!r}: expected local:PATH")
+    return LocalRegistry(Path(path), create=bool(options.get("create", False)))
+
+
+class LocalRegistry:
+    """SQLite-backed registry with true compare-and-swap and multi-alias transactions."""
+
+    atomic_batches = True
+    lineage_recorded = True
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        self.uri = f"local:{path}"
+        if not path.exists():
+            if not create:
+                raise RegistryError(
+                    f"no embedded registry at {path}",
+                    hint="create one with `promote registry init` or `promote registry import FILE`",
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            self._migrate(conn)
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own connection."""
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one consistent snapshot for the whole read
+            yield conn
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock before reading, so the CAS check and the
+        write see the same state and concurrent writers queue instead of racing."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise RegistryError(f"embedded registry {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode = WAL")
+        row = None
+        with suppress(sqlite3.OperationalError):
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        current = int(row["value"]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise RegistryError(
+                f"{self.path} has schema version {current}; this aliasgate knows up to {SCHEMA_VERSION}",
+                hint="upgrade aliasgate",
+            )
+        if current < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def whoami(self) -> Principal:
+        configured = os.environ.get("PROMOTE_PRINCIPAL")
+        if configured:
+            return Principal(configured, authenticated=False, source="PROMOTE_PRINCIPAL")
+        return Principal(_os_user(), authenticated=False, source="os user")
+
+    def models(self) -> list[str]:
+        with self._read() as conn:
+            return [r["name"] for r in conn.execute("SELECT name FROM models ORDER BY name")]
+
+    def _model_id(self, conn: sqlite3.Connection, model: str) -> int:
+        row = conn.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+        if row is None:
+            raise NotFound("no such model in the embedded registry", model=model)
+        return int(row["id"])
+
+    def aliases(self, model: str) -> dict[str, int]:
+        with self._read() as conn:
+            return self._aliases(conn, self._model_id(conn, model))
+
+    @staticmethod
+    def _aliases(conn: sqlite3.Connection, model_id: int) -> dict[str, int]:
+        rows = conn.execute(
+            "SELECT alias, number FROM aliases WHERE model_id = ? ORDER BY alias", (model_id,)
+        )
+        return {r["alias"]: int(r["number"]) for r in rows}
+
+    def latest(self, model: str) -> int | None:
+        with self._read() as conn:
+            mid = self._model_id(conn, model)
+            row = conn.execute("SELECT MAX(number) AS n FROM versions WHERE model_id = ?", (mid,)).fetchone()
+            return None if row["n"] is None else int(row["n"])
+
+    def version(self, model: str, number: int) -> Version:
+        with self._read() as conn:
+            mid = self._model_id(conn, model)
+            row = conn.execute(
+                "SELECT * FROM versions WHERE model_id = ? AND number = ?", (mid, number)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such version", model=model, version=number)
+            return self._version(conn, model, mid, row, None, None)
+
+    def versions(self, model: str) -> list[Version]:
+        with self._read() as conn:
+            mid = self._model_id(conn, model)
+            aliases: dict[int, list[str]] = {}
+            for r in conn.execute(
+                "SELECT alias, number FROM aliases WHERE model_id = ? ORDER BY alias", (mid,)
+            ):
+                aliases.setdefault(int(r["number"]), []).append(r["alias"])
+            lineage: dict[int, list[VersionId]] = {}
+            for r in conn.execute(
+                "SELECT number, input_model, input_number FROM lineage WHERE model_id = ?", (mid,)
+            ):
+                lineage.setdefault(int(r["number"]), []).append(
+                    VersionId(r["input_model"], r["input_number"])
+                )
+            rows = conn.execute("SELECT * FROM versions WHERE model_id = ? ORDER BY number DESC", (mid,))
+            return [self._version(conn, model, mid, row, aliases, lineage) for row in rows]
+
+    def _version(
+        self,
+        conn: sqlite3.Connection,
+        model: str,
+        mid: int,
+        row: sqlite3.Row,
+        aliases: dict[int, list[str]] | None,
+        lineage: dict[int, list[VersionId]] | None,
+    ) -> Version:
+        number = int(row["number"])
+        if aliases is None:
+            names = [
+                r["alias"]
+                for r in conn.execute(
+                    "SELECT alias FROM aliases WHERE model_id = ? AND number = ? ORDER BY alias",
+                    (mid, number),
+                )
+            ]
+        else:
+            names = aliases.get(number, [])
+        if lineage is None:
+            inputs = [
+                VersionId(r["input_model"], int(r["input_number"]))
+                for r in conn.execute(
+                    "SELECT input_model, input_number FROM lineage WHERE model_id = ? AND number = ?",
+                    (mid, number),
+                )
+            ]
+        else:
+            inputs = lineage.get(number, [])
+        return Version(
+            model=model,
+            number=number,
+            created_at=parse_time(row["created_at"]),
+            created_by=row["created_by"],
+            aliases=tuple(names),
+            metrics=json.loads(row["metrics"]),
+            metadata=json.loads(row["metadata"]),
+            lineage=tuple(sorted(inputs)),
+            source=row["source"],
+        )
+
+    def audit_log(self, model: str) -> audit.AuditLog:
+        with self._read() as conn:
+            mid = self._model_id(conn, model)
+            head_row = conn.execute(
+                "SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)
+            ).fetchone()
+            records = [
+                json.loads(r["record"])
+                for r in conn.execute("SELECT record FROM audit WHERE model_id = ? ORDER BY seq", (mid,))
+            ]
+        head = (
+            audit.Head(int(head_row["audit_seq"]), head_row["audit_hash"]) if head_row["audit_seq"] else None
+        )
+        return audit.AuditLog(model, records, head)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if len(ops) != len(records):
+            raise ValueError("one audit record per op")
+        with self._write() as conn:
+            mids = {op.model: self._model_id(conn, op.model) for op in ops}
+            # Check every op first: a bundle moves all or nothing.
+            for op in ops:
+                current = self._holder(conn, mids[op.model], op.alias)
+                if current != op.expected:
+                    raise conflict(op.model, op.alias, op.expected, current)
+                if op.target is not None:
+                    self._require_version(conn, op.model, mids[op.model], op.target)
+            sealed = []
+            for op, body in zip(ops, records, strict=False):
+                mid = mids[op.model]
+                if op.target is None:
+                    conn.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?", (mid, op.alias))
+                else:
+                    conn.execute(
+                        "INSERT INTO aliases(model_id, alias, number) VALUES (?, ?, ?) "
+                        "ON CONFLICT(model_id, alias) DO UPDATE SET number = excluded.number",
+                        (mid, op.alias, op.target),
+                    )
+                sealed.append(self._append(conn, mid, body))
+            return sealed
+
+    def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        with self._write() as conn:
+            mid = self._model_id(conn, model)
+            self._require_version(conn, model, mid, number)
+            held = [
+                r["alias"]
+                for r in conn.execute(
+                    "SELECT alias FROM aliases WHERE model_id = ? AND number = ?", (mid, number)
+                )
+            ]
+            if held:
+                from aliasgate.errors import Conflict
+
+                raise Conflict(
+                    f"{model}:v{number} holds {', '.join(sorted(held))} now; not deleted",
+                    model=model,
+                    alias=sorted(held)[0],
+                    expected=None,
+                    actual=number,
+                )
+            conn.execute("DELETE FROM lineage WHERE model_id = ? AND number = ?", (mid, number))
+            conn.execute("DELETE FROM versions WHERE model_id = ? AND number = ?", (mid, number))
+            return self._append(conn, mid, record)
+
+    def _append(self, conn: sqlite3.Connection, mid: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        row = conn.execute("SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)).fetchone()
+        head = audit.Head(int(row["audit_seq"]), row["audit_hash"]) if row["audit_seq"] else None
+        sealed = audit.seal(body, head)
+        conn.execute(
+            "INSERT INTO audit(model_id, seq, record) VALUES (?, ?, ?)",
+            (mid, sealed["seq"], audit.canonical(sealed)),
+        )
+        conn.execute(
+            "UPDATE models SET audit_seq = ?, audit_hash = ? WHERE id = ?",
+            (sealed["seq"], sealed["hash"], mid),
+        )
+        return sealed
+
+    @staticmethod
+    def _holder(conn: sqlite3.Connection, mid: int, alias: str) -> int | None:
+        row = conn.execute(
+            "SELECT number FROM aliases WHERE model_id = ? AND alias = ?", (mid, alias)
+        ).fetchone()
+        return None if row is None else int(row["number"])
+
+    @staticmethod
+    def _require_version(conn: sqlite3.Connection, model: str, mid: int, number: int) -> None:
+        row = conn.execute(
+            "SELECT 1 FROM versions WHERE model_id = ? AND number = ?", (mid, number)
+        ).fetchone()
+        if row is None:
+            raise NotFound("no such version", model=model, version=number)
+
+    # -- embedded-only management (the `promote registry` commands) ----------------------------
+
+    def create_model(self, name: str, description: str = "", *, exist_ok: bool = False) -> bool:
+        _check_model_name(name)
+        with self._write() as conn:
+            exists = conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone()
+            if exists:
+                if exist_ok:
+                    return False
+                raise InvalidInput(f"model {name!r} already exists")
+            conn.execute(
+                "INSERT INTO models(name, created_at, description) VALUES (?, ?, ?)",
+                (name, iso(utcnow()), description),
+            )
+            return True
+
+    def log_version(
+        self,
+        model: str,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        inputs: Sequence[VersionId] = (),
+        created_by: str | None = None,
+        created_at: str | None = None,
+        source: str | None = None,
+        number: int | None = None,
+        create_model: bool = True,
+    ) -> int:
+        """Log a new version (numbers are never reused). ``number`` is for imports only."""
+        if create_model:
+            self.create_model(model, exist_ok=True)
+        with self._write() as conn:
+            mid = self._model_id(conn, model)
+            for ref in inputs:
+                in_mid = conn.execute("SELECT id FROM models WHERE name = ?", (ref.model,)).fetchone()
+                if (
+                    in_mid is None
+                    or not conn.execute(
+                        "SELECT 1 FROM versions WHERE model_id = ? AND number = ?", (in_mid["id"], ref.number)
+                    ).fetchone()
+                ):
+                    raise NotFound(f"lineage input {ref} does not exist", model=ref.model, version=ref.number)
+            row = conn.execute("SELECT next_version FROM models WHERE id = ?", (mid,)).fetchone()
+            if number is None:
+                number = int(row["next_version"])
+            elif conn.execute(
+                "SELECT 1 FROM versions WHERE model_id = ? AND number = ?", (mid, number)
+            ).fetchone():
+                raise InvalidInput(f"{model}:v{number} already exists")
+            conn.execute(
+                "INSERT INTO versions(model_id, number, created_at, created_by, metadata, metrics, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mid,
+                    number,
+                    iso(parse_time(created_at)) if created_at else iso(utcnow()),
+                    created_by if created_by is not None else self.whoami().name,
+                    json.dumps(dict(metadata or {}), sort_keys=True),
+                    json.dumps(dict(metrics or {}), sort_keys=True),
+                    source,
+                ),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO lineage(model_id, number, input_model, input_number) VALUES (?, ?, ?, ?)",
+                [(mid, number, ref.model, ref.number) for ref in inputs],
+            )
+            conn.execute(
+                "UPDATE models SET next_version = MAX(next_version, ?) WHERE id = ?", (number + 1, mid)
+            )
+            return number
+
+    def describe(self, model: str) -> dict[str, Any]:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM models WHERE name = ?", (model,)).fetchone()
+            if row is None:
+                raise NotFound("no such model in the embedded registry", model=model)
+            return {"name": row["name"], "created_at": row["created_at"], "description": row["description"]}
+
+
+def _check_model_name(name: str) -> None:
+    if not name or len(name) > 256 or any(c in name for c in ":/\\\n\t") or name.strip() != name:
+        raise InvalidInput(f"invalid model name {name!r}: no ':', '/', '\\' or surrounding spaces")
+
+
+def validate_set_alias(alias: str) -> str:
+    if alias == LATEST:
+        raise InvalidInput("'latest' is automatic: it always names the newest version")
+    return validate_alias(alias)
+
+
+def matches(pattern: str, name: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _os_user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry in some containers
+        return os.environ.get("USER") or "unknown"

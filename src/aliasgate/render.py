@@ -1,0 +1,215 @@
+"""Human output: tables and plan reports, styled on a terminal and plain when piped.
+
+Pure functions from values to text; the CLI decides where text goes and
+whether it is a terminal. Everything passes through secret redaction on the
+way out (in the CLI), so renderers never need to think about it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aliasgate.audit import Verification
+from aliasgate.durations import format_duration
+from aliasgate.model import Principal, Version
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI styling on a terminal; plain text when piped or NO_COLOR is set."""
+
+    color: bool = False
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, t: str) -> str:
+        return self._c("1", t)
+
+    def dim(self, t: str) -> str:
+        return self._c("2", t)
+
+    def good(self, t: str) -> str:
+        return self._c("32", t)
+
+    def bad(self, t: str) -> str:
+        return self._c("31", t)
+
+    def warn(self, t: str) -> str:
+        return self._c("33", t)
+
+    def mark(self, passed: bool) -> str:
+        if self.color:
+            return self.good("✓") if passed else self.bad("✗")
+        return "PASS" if passed else "FAIL"
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], style: Style) -> str:
+    """Aligned columns; no box drawing, so piped output stays greppable."""
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    lines = ["  ".join(style.bold(h.ljust(widths[i])) for i, h in enumerate(headers)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def principal_line(p: Principal) -> str:
+    how = "authenticated" if p.authenticated else "unauthenticated"
+    return f"{p.name} ({how}, {p.source})"
+
+
+def _v(n: int | None) -> str:
+    return "(none)" if n is None else f"v{n}"
+
+
+def plan_text(plan: Any, style: Style) -> str:
+    """terraform-plan-like report: per rule, candidate, holder, every gate with its value, the move."""
+    out = [
+        f"{style.bold('Plan')} {plan.id} on {plan.registry} as {principal_line(plan.principal)}",
+    ]
+    if plan.policy_path:
+        out.append(f"policy {plan.policy_path} (sha256 {str(plan.policy_sha256)[:12]})")
+    for r in plan.rules:
+        out.append("")
+        where = f" ({r.file}:{r.line})" if r.file and r.line else ""
+        kind = "bundle " if len(r.models) > 1 else ""
+        out.append(f"{style.bold('rule ' + r.rule)}{style.dim(where)}  {kind}{r.source} -> {r.to}")
+        for m in r.models:
+            cand = r.candidates.get(m)
+            out.append(
+                f"  {m}: candidate {m}:{_v(cand)} ({r.source}), holder {m}:{_v(r.holders.get(m))} ({r.to})"
+            )
+        if r.gates:
+            width = max(len(g.gate) for g in r.gates)
+            for g in r.gates:
+                out.append(f"    {style.mark(g.passed)} {g.gate.ljust(width)}  {g.detail}")
+        out.append("  " + _verdict(r, style))
+    counts = _counts(plan.rules)
+    out.append("")
+    out.append(
+        f"Plan: {counts['move']} to move, {counts['blocked']} blocked, {counts['up-to-date']} up to date."
+    )
+    return "\n".join(out)
+
+
+def _verdict(r: Any, style: Style) -> str:
+    if r.status == "move":
+        moves = "; ".join(
+            f"remove {m.model}:{m.alias} from {_v(m.expected)}"
+            if m.target is None
+            else f"move {m.model}:{m.alias} {_v(m.expected)} -> {_v(m.target)}"
+            for m in r.moves
+        )
+        return style.good("=> " + moves)
+    if r.status == "blocked":
+        return style.bad("=> blocked: " + r.reason)
+    return style.dim("=> up to date: " + r.reason)
+
+
+def _counts(rules: Sequence[Any]) -> dict[str, int]:
+    counts = {"move": 0, "blocked": 0, "up-to-date": 0}
+    for r in rules:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return counts
+
+
+def apply_text(result: Any, style: Style) -> str:
+    out = []
+    for o in result.outcomes:
+        if o.status == "applied":
+            recs = ", ".join(f"{r['model']}#{r['seq']}" for r in o.records)
+            moves = "; ".join(f"{m.model}:{m.alias} {_v(m.expected)} -> {_v(m.target)}" for m in o.moves)
+            out.append(style.good(f"applied {o.rule}: {moves}") + style.dim(f" (audit {recs})"))
+        elif o.status == "conflict":
+            out.append(style.bad(f"conflict {o.rule}: {o.message}"))
+        elif o.status == "failed":
+            out.append(style.bad(f"failed {o.rule}: {o.message}"))
+        elif o.status == "blocked":
+            out.append(style.warn(f"blocked {o.rule}: {o.message}"))
+        elif o.status == "dry-run":
+            out.append(f"would apply {o.rule} (dry run: nothing sent)")
+        else:
+            out.append(style.dim(f"{o.status} {o.rule}: {o.message}"))
+        if o.undone:
+            out.append(style.warn(f"  undone: {'; '.join(o.undone)}"))
+    applied = sum(1 for o in result.outcomes if o.status == "applied")
+    out.append(f"Apply: {applied} rule(s) applied, exit {int(result.exit_code)}.")
+    return "\n".join(out)
+
+
+def status_text(
+    model: str,
+    versions: Sequence[Version],
+    aliases: Mapping[str, int],
+    metrics: Sequence[str],
+    now: datetime,
+    style: Style,
+) -> str:
+    headers = ["version", "created", "age", "by", "aliases", *metrics]
+    newest = versions[0].number if versions else None
+    rows = []
+    for v in versions:
+        names = list(v.aliases) + (["latest"] if v.number == newest else [])
+        rows.append(
+            [
+                f"v{v.number}",
+                v.created_at.strftime("%Y-%m-%d %H:%M"),
+                format_duration((now - v.created_at).total_seconds()),
+                v.created_by or "",
+                ",".join(names),
+                *[_num(v.metrics.get(m)) for m in metrics],
+            ]
+        )
+    head = f"{style.bold(model)}: {len(versions)} version(s); aliases: " + (
+        ", ".join(f"{a}=v{n}" for a, n in sorted(aliases.items())) or "none"
+    )
+    return head + "\n" + table(headers, rows, style)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def history_text(records: Sequence[Mapping[str, Any]], style: Style) -> str:
+    headers = ["#", "at (UTC)", "kind", "alias", "from", "to", "principal", "actor", "rule", "commit"]
+    rows = []
+    for r in records:
+        git = r.get("git") or {}
+        commit = (git.get("commit") or "")[:8] + ("+dirty" if git.get("dirty") else "") if git else ""
+        rows.append(
+            [
+                r.get("seq"),
+                str(r.get("at", ""))[:19].replace("T", " "),
+                r.get("kind"),
+                r.get("alias") or "",
+                _v(r.get("from")) if r.get("kind") != "delete" else f"v{r.get('version')}",
+                _v(r.get("to")) if r.get("kind") != "delete" else "deleted",
+                (r.get("principal") or {}).get("name", ""),
+                r.get("actor") or "",
+                r.get("rule") or "",
+                commit or "-",
+            ]
+        )
+    return table(headers, rows, style) if rows else "no audited moves"
+
+
+def verification_text(model: str, v: Verification, style: Style) -> str:
+    if v.ok:
+        return style.good(f"audit chain of {model} verified: {v.checked} record(s), intact")
+    return style.bad(f"audit chain of {model} is BROKEN at record #{v.first_bad}: {v.problem}")
