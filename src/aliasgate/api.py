@@ -135,3 +135,77 @@ def rollback(
 
 def resolve_registry(cli_value: str | None, policy: Policy | None) -> str:
     return resolve_uri(cli_value, policy.registry if policy else None)
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+def cleanup_plan(
+    policy: Policy,
+    session: Session,
+    *,
+    model_glob: str | None = None,
+    now: datetime | None = None,
+) -> Any:
+    """Decide, for every version of every model a retention rule matches, keep or delete."""
+    from aliasgate import retention
+
+    if not policy.retention:
+        raise InvalidInput(
+            f"{policy.path} has no `retention:` rules; cleanup has nothing to apply",
+            hint="add a rule such as `retention: [{model: my-model, ttl: 30d, keep_last: 5}]`",
+        )
+    return retention.plan(
+        policy.retention,
+        session.registry,
+        now=now or utcnow(),
+        principal=session.principal,
+        model_glob=model_glob,
+        policy_path=policy.path,
+        policy_sha256=policy.sha256,
+    )
+
+
+def cleanup(
+    session: Session,
+    plan: Any,
+    *,
+    dry_run: bool = False,
+    max_deletions: int | None = None,
+    parallel: int | None = None,
+    on_outcome: Any = None,
+    stop: Any = None,
+) -> Any:
+    """Delete what ``plan`` lets go (nothing with ``dry_run``). SIGTERM/SIGINT stop it gently:
+    no new deletions, in-flight ones finish with their audit records."""
+    import signal as signal_mod
+    import threading
+
+    from aliasgate import retention
+
+    options = retention.Options(
+        max_deletions=retention.DEFAULT_MAX_DELETIONS if max_deletions is None else max_deletions,
+        parallel=retention.DEFAULT_PARALLEL if parallel is None else parallel,
+    )
+    if options.max_deletions < 0 or not 1 <= options.parallel <= retention.MAX_PARALLEL:
+        raise InvalidInput(
+            f"--max-deletions must be >= 0 and --parallel between 1 and {retention.MAX_PARALLEL}"
+        )
+    if dry_run:
+        return retention.CleanupResult(
+            plan,
+            dry_run=True,
+            max_deletions=options.max_deletions,
+            aborted=retention.over_cap(plan, options.max_deletions),
+        )
+    prov = provenance(session, plan.policy_path, plan.policy_sha256)
+    stop = stop or threading.Event()
+    received: list[int] = []
+    with retention.stop_on_signals(stop, received):
+        result = retention.execute(
+            session.registry, plan, prov, now=utcnow, options=options, stop=stop, on_outcome=on_outcome
+        )
+    if received:
+        result.signal = received[0]
+        result.stopped = f"stopped by {signal_mod.Signals(received[0]).name}"
+    return result

@@ -451,6 +451,92 @@ def rollback(
 
 @app.command()
 @funnel
+def cleanup(
+    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    registry: RegistryOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan (every version, verdict, reason); delete nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    max_deletions: Annotated[
+        int,
+        typer.Option(
+            "--max-deletions",
+            help="Abort before deleting anything (exit 3) when the plan deletes more than this.",
+        ),
+    ] = 100,
+    parallel: Annotated[int, typer.Option("--parallel", help="Deletions in flight at once (1-32).")] = 4,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Only models matching this glob (and a retention rule).")
+    ] = None,
+) -> None:
+    """Delete versions the policy's `retention:` rules let go: past ttl, beyond keep_last, with no
+    alias, no passing keep_if and no kept version derived from them.
+
+    Prints the plan first, then deletes with bounded parallelism; each deletion re-checks the
+    version's aliases and is audited. Exit 0 done (versions that gained an alias are skipped and
+    reported), 1 registry/auth error, 2 invalid input, 3 aborted by --max-deletions, 130/143
+    stopped by SIGINT/SIGTERM after the in-flight deletions finished."""
+    from aliasgate import api, render
+
+    pol = api.load(policy)
+    session = _open(api.resolve_registry(registry, pol))
+    try:
+        p = api.cleanup_plan(pol, session, model_glob=model)
+        if not as_json:
+            out(render.cleanup_plan_text(p, _style()))
+            out("")
+        progress = _CleanupProgress(len(p.deletions))
+        result = api.cleanup(
+            session,
+            p,
+            dry_run=dry_run,
+            max_deletions=max_deletions,
+            parallel=parallel,
+            on_outcome=progress,
+        )
+        progress.finish()
+    finally:
+        session.close()
+    if as_json:
+        out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
+    else:
+        out(render.cleanup_result_text(result, _style()))
+    raise typer.Exit(result.exit_code)
+
+
+class _CleanupProgress:
+    """Progress on stderr: a bar redrawn in place on a terminal, one plain line per deletion when piped."""
+
+    def __init__(self, total: int) -> None:
+        from aliasgate.render import Style
+
+        self.total = total
+        self.done = 0
+        self.counts: dict[str, int] = {}
+        self.tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+        self.style = _style(sys.stderr) if self.tty else Style()
+
+    def __call__(self, outcome: Any) -> None:
+        from aliasgate import render
+
+        self.done += 1
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if self.tty:
+            bar = render.cleanup_progress_bar(self.done, self.total, self.counts)
+            sys.stderr.write("\r" + bar)
+            sys.stderr.flush()
+        else:
+            err(render.cleanup_progress_line(outcome, self.style))
+
+    def finish(self) -> None:
+        if self.tty and self.done:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+@app.command()
+@funnel
 def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """The account the registry authenticates (never the token)."""
     from aliasgate import api, render

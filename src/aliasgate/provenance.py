@@ -70,6 +70,29 @@ class Provenance:
         scrubbed: dict[str, Any] = scrub(record)
         return scrubbed
 
+    def deletion(
+        self,
+        model: str,
+        number: int,
+        *,
+        now: datetime,
+        rule: str | None = None,
+        reason: str | None = None,
+        plan: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The unsealed audit record for deleting one version (kind ``delete``): the same
+        who/when/git fields as a move, ``version`` naming what went, ``alias`` null."""
+        return self.body(
+            AliasOp(model, "", number, None),
+            kind="delete",
+            now=now,
+            rule=rule,
+            reason=reason,
+            plan=plan,
+            extra={"alias": None, "version": number, **(extra or {})},
+        )
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = scrub(
             {

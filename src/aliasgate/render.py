@@ -213,3 +213,86 @@ def verification_text(model: str, v: Verification, style: Style) -> str:
     if v.ok:
         return style.good(f"audit chain of {model} verified: {v.checked} record(s), intact")
     return style.bad(f"audit chain of {model} is BROKEN at record #{v.first_bad}: {v.problem}")
+
+
+# -- cleanup ------------------------------------------------------------------------------------------
+
+
+def cleanup_plan_text(plan: Any, style: Style) -> str:
+    """Every version of every matched model: its verdict and every reason it stays or goes."""
+    out = [f"{style.bold('Cleanup plan')} {plan.id} on {plan.registry} as {principal_line(plan.principal)}"]
+    if plan.policy_path:
+        out.append(f"policy {plan.policy_path} (sha256 {str(plan.policy_sha256)[:12]})")
+    for note in plan.notes:
+        out.append(style.warn(f"note: {note}"))
+    by_model: dict[str, list[Any]] = {}
+    for v in plan.verdicts:
+        by_model.setdefault(v.model, []).append(v)
+    for model, verdicts in by_model.items():
+        gone = sum(1 for v in verdicts if v.action == "delete")
+        out.append("")
+        out.append(
+            f"{style.bold(model)}: {len(verdicts)} version(s), {gone} to delete"
+            f" (rules: {', '.join(verdicts[0].rules)})"
+        )
+        rows = []
+        for v in verdicts:
+            verdict = style.bad("delete") if v.action == "delete" else style.good("keep")
+            rows.append(
+                [
+                    f"v{v.number}",
+                    format_duration((plan.created_at - v.created_at).total_seconds()),
+                    ",".join(v.aliases) or "-",
+                    verdict,
+                    "; ".join(v.reasons),
+                ]
+            )
+        out.append(table(["version", "age", "aliases", "verdict", "why"], rows, style))
+    n = len(plan.deletions)
+    out.append("")
+    out.append(f"Cleanup: {n} to delete, {len(plan.verdicts) - n} to keep, in {len(by_model)} model(s).")
+    return "\n".join(out)
+
+
+def cleanup_progress_line(outcome: Any, style: Style) -> str:
+    """One line per finished deletion, for logs (piped output)."""
+    if outcome.status == "deleted":
+        seq = (outcome.record or {}).get("seq")
+        return style.good(f"deleted {outcome}") + style.dim(f" (audit #{seq})")
+    if outcome.status == "skipped":
+        return style.warn(f"skipped {outcome}: {outcome.message}")
+    if outcome.status == "failed":
+        return style.bad(f"failed {outcome}: {outcome.message}")
+    return style.dim(f"{outcome.status} {outcome}: {outcome.message}")
+
+
+def cleanup_progress_bar(done: int, total: int, counts: Mapping[str, int], width: int = 30) -> str:
+    """``[#######.......]  12/40  deleted 11, skipped 1`` (redrawn in place on a terminal)."""
+    filled = width if total <= 0 else int(width * done / total)
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}" + (f"  {shown}" if shown else "")
+
+
+def cleanup_result_text(result: Any, style: Style) -> str:
+    out = []
+    planned = len(result.plan.deletions)
+    if result.aborted:
+        out.append(style.bad(f"aborted: {result.aborted}"))
+    elif result.dry_run:
+        out.append(f"Dry run: would delete {planned} version(s); nothing sent.")
+    else:
+        for o in result.outcomes:
+            if o.status != "deleted":
+                out.append(cleanup_progress_line(o, style))
+        if result.stopped:
+            out.append(style.bad(f"stopped: {result.stopped}"))
+        counts = {s: result.count(s) for s in ("deleted", "skipped", "gone", "failed", "not-started")}
+        shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "deleted")
+        out.append(f"Cleanup: {shown} of {planned} planned; exit {result.exit_code}.")
+    for n in result.native_ttl:
+        out.append(
+            (style.good if n.get("applied") else style.bad)(
+                f"native ttl {n['model']}:v{n['version']}: {n.get('message', '')}"
+            )
+        )
+    return "\n".join(out)

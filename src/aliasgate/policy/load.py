@@ -148,11 +148,27 @@ def _path_key(path: str) -> str:
 # -- YAML --------------------------------------------------------------------------------------
 
 
+@cache
+def _loader() -> Any:
+    """The safe loader, plus YAML 1.2 floats: PyYAML reads ``1e-3`` as a string (YAML 1.1)."""
+    import yaml
+
+    class PolicyLoader(yaml.SafeLoader):
+        pass
+
+    PolicyLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return PolicyLoader
+
+
 def _parse_yaml(text: str, filename: str, marks: _Marks, issues: list[PolicyIssue]) -> Any:
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

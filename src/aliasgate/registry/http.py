@@ -93,8 +93,12 @@ class Transport:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
+        """``timeout`` overrides the session's (connect, read) seconds for this call only."""
         import requests
+
+        timeout = timeout or self.timeout
 
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         waited = 0.0
@@ -106,7 +110,7 @@ class Transport:
                 self.on_request(method, path)
             try:
                 response = self.session.request(
-                    method, url, json=json, params=params, data=data, headers=headers, timeout=self.timeout
+                    method, url, json=json, params=params, data=data, headers=headers, timeout=timeout
                 )
             except requests.exceptions.ConnectionError as exc:
                 never_sent = _never_sent(exc)
@@ -124,7 +128,7 @@ class Transport:
                     continue
                 raise RegistryError(
                     f"the {self.what} at {secrets.strip_userinfo(self.base_url)} did not answer in "
-                    f"{self.timeout[1 if not connect else 0]:g} s ({method} {path})"
+                    f"{timeout[1 if not connect else 0]:g} s ({method} {path})"
                 ) from None
             status = response.status_code
             retry_after = _retry_after(response)

@@ -1,0 +1,710 @@
+"""Retention: which versions `promote cleanup` deletes, and deleting them without harm.
+
+Planning is pure: retention rules + a snapshot of every model's versions -> one
+:class:`Verdict` per version with every reason it stays or goes. The safe reading
+throughout: a version goes only when *every* rule matching its model lets it go and
+nothing else keeps it.
+
+A version is kept when any of these holds (all are reported, not just the first):
+
+* it is the newest version (``latest`` is automatic: deleting it would move ``latest``);
+* it holds an alias matching the rule's ``protect`` globs (default ``['*']``: any alias);
+* it is among the rule's newest ``keep_last`` versions (by version number);
+* it is younger than the rule's ``ttl`` (age counted from creation; exactly ``ttl`` old
+  still stays);
+* a ``keep_if`` gate passes (``top: N`` keeps the best N by a metric; a missing or NaN
+  value never counts as best);
+* a kept version (of any model) was derived from it, transitively. Where the backend
+  records no lineage the plan says so and this protection cannot apply.
+
+Execution deletes with bounded parallelism through ``Registry.delete_version``, which
+re-checks the version's aliases at the last moment and stores the audit record with
+the deletion; a version that gained an alias is skipped, never deleted. Transient
+registry errors are retried. A stop request (SIGTERM/SIGINT) takes no new deletions,
+lets the in-flight ones finish with their audit records, and reports the rest as not
+started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import functools
+import hashlib
+import json
+import math
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aliasgate import gates as gates_mod
+from aliasgate.durations import format_duration
+from aliasgate.errors import AliasgateError, AuthError, Conflict, ExitCode, NotFound
+from aliasgate.model import AliasOp, Principal, Version, VersionId, iso
+from aliasgate.policy.model import MetricGate, RetentionRule
+from aliasgate.provenance import Provenance
+from aliasgate.registry import Registry
+
+CLEANUP_FORMAT = 1
+KEEP = "keep"
+DELETE = "delete"
+
+# Outcomes of one planned deletion.
+DELETED = "deleted"
+SKIPPED = "skipped"  # it gained an alias (or an alias moved onto it) since planning: kept
+GONE = "gone"  # someone else deleted it first; no audit record from us
+FAILED = "failed"
+NOT_STARTED = "not-started"  # stopped (signal or fatal error) before it was attempted
+
+DEFAULT_MAX_DELETIONS = 100
+DEFAULT_PARALLEL = 4
+MAX_PARALLEL = 32
+DEFAULT_RETRIES = 3
+MAX_DEPENDANTS_SHOWN = 3
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What happens to one version, and every reason why."""
+
+    model: str
+    number: int
+    created_at: datetime
+    aliases: tuple[str, ...]
+    action: str  # keep | delete
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]  # labels of the retention rules that match the model
+    #: aliases the version holds that no matching rule protects; removed (audited) before deleting
+    unprotected: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> VersionId:
+        return VersionId(self.model, self.number)
+
+    def __str__(self) -> str:
+        return f"{self.model}:v{self.number}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "version": self.number,
+            "created_at": iso(self.created_at),
+            "aliases": list(self.aliases),
+            "verdict": self.action,
+            "reasons": list(self.reasons),
+            "rules": list(self.rules),
+        }
+        if self.unprotected:
+            out["unprotected_aliases"] = list(self.unprotected)
+        return out
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """Every version of every model a retention rule matches, with its verdict. A value:
+    printable, JSON-able, and what execution deletes exactly (nothing is re-decided)."""
+
+    registry: str
+    created_at: datetime
+    principal: Principal
+    verdicts: tuple[Verdict, ...]
+    lineage_recorded: bool
+    policy_path: str | None = None
+    policy_sha256: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def deletions(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.action == DELETE]
+
+    @property
+    def kept(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.action == KEEP]
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(v.model for v in self.verdicts))
+
+    @property
+    def id(self) -> str:
+        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "format": CLEANUP_FORMAT,
+            "registry": self.registry,
+            "created_at": iso(self.created_at),
+            "principal": self.principal.as_dict(),
+            "policy": {"path": self.policy_path, "sha256": self.policy_sha256},
+            "lineage_recorded": self.lineage_recorded,
+            "notes": list(self.notes),
+            "versions": [v.as_dict() for v in self.verdicts],
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        body = self._body()
+        body["id"] = self.id
+        body["summary"] = {
+            "models": len(self.models),
+            "versions": len(self.verdicts),
+            "delete": len(self.deletions),
+            "keep": len(self.verdicts) - len(self.deletions),
+        }
+        return body
+
+
+def plan(
+    rules: Sequence[RetentionRule],
+    registry: Registry,
+    *,
+    now: datetime,
+    principal: Principal,
+    model_glob: str | None = None,
+    policy_path: str | None = None,
+    policy_sha256: str | None = None,
+) -> CleanupPlan:
+    """Read what planning needs from ``registry`` (never writes) and decide."""
+    snapshot = read_snapshot(registry, rules, model_glob=model_glob)
+    return decide(
+        rules,
+        snapshot,
+        now=now,
+        principal=principal,
+        registry=registry.uri,
+        lineage_recorded=registry.lineage_recorded,
+        model_glob=model_glob,
+        policy_path=policy_path,
+        policy_sha256=policy_sha256,
+    )
+
+
+def read_snapshot(
+    registry: Registry, rules: Sequence[RetentionRule], *, model_glob: str | None = None
+) -> dict[str, list[Version]]:
+    """Every live version the decision depends on, per model.
+
+    With lineage, that is every model: a version of a model no rule touches still keeps
+    what it was derived from. Without lineage only the matched models are read."""
+    names = registry.models()
+    wanted = names if registry.lineage_recorded else [m for m in names if _selected(m, rules, model_glob)]
+    return {m: registry.versions(m) for m in wanted}
+
+
+def _selected(model: str, rules: Sequence[RetentionRule], model_glob: str | None) -> bool:
+    if model_glob is not None and not fnmatch.fnmatchcase(model, model_glob):
+        return False
+    return any(fnmatch.fnmatchcase(model, r.pattern) for r in rules)
+
+
+def decide(
+    rules: Sequence[RetentionRule],
+    snapshot: Mapping[str, Sequence[Version]],
+    *,
+    now: datetime,
+    principal: Principal,
+    registry: str,
+    lineage_recorded: bool,
+    model_glob: str | None = None,
+    policy_path: str | None = None,
+    policy_sha256: str | None = None,
+) -> CleanupPlan:
+    """The pure core: rules + versions -> a verdict per version of every matched model."""
+    holders = _holders(snapshot)
+
+    def holder(model: str, alias: str) -> Version | None:
+        return holders.get((model, alias))
+
+    ctx = gates_mod.Context(now=now, principal=principal, holder=holder)
+    notes: list[str] = []
+    draft: dict[VersionId, _Draft] = {}
+    matched_any: set[str] = set()
+    for model in sorted(snapshot):
+        if model_glob is not None and not fnmatch.fnmatchcase(model, model_glob):
+            continue
+        matching = [r for r in rules if fnmatch.fnmatchcase(model, r.pattern)]
+        if not matching:
+            continue
+        for r in matching:
+            matched_any.add(r.label)
+        for d in _decide_model(model, snapshot[model], matching, now, ctx):
+            draft[d.version.id] = d
+
+    for r in rules:
+        if r.label not in matched_any:
+            scope = f" and --model {model_glob}" if model_glob else ""
+            notes.append(f"{r.label} ({r.loc}): no model matches {r.pattern!r}{scope}")
+    if lineage_recorded:
+        _protect_lineage(snapshot, draft)
+    else:
+        notes.append(
+            "this registry records no lineage: a version a kept version was derived from "
+            "cannot be recognised, so lineage protection does not apply"
+        )
+    verdicts = tuple(d.verdict() for d in draft.values())
+    return CleanupPlan(
+        registry=registry,
+        created_at=now,
+        principal=principal,
+        verdicts=verdicts,
+        lineage_recorded=lineage_recorded,
+        policy_path=policy_path,
+        policy_sha256=policy_sha256,
+        notes=tuple(notes),
+    )
+
+
+def _holders(snapshot: Mapping[str, Sequence[Version]]) -> dict[tuple[str, str], Version]:
+    out: dict[tuple[str, str], Version] = {}
+    for model, versions in snapshot.items():
+        for v in versions:
+            for a in v.aliases:
+                out[(model, a)] = v
+    return out
+
+
+@dataclass
+class _Draft:
+    version: Version
+    rules: tuple[str, ...]
+    keep: list[str]
+    go: list[str]
+    unprotected: tuple[str, ...]
+    dependants: list[VersionId] = field(default_factory=list)
+
+    @property
+    def deleting(self) -> bool:
+        return not self.keep and not self.dependants
+
+    def verdict(self) -> Verdict:
+        v = self.version
+        if self.deleting:
+            return Verdict(
+                v.model,
+                v.number,
+                v.created_at,
+                v.aliases,
+                DELETE,
+                tuple(self.go),
+                self.rules,
+                self.unprotected,
+            )
+        reasons = list(self.keep)
+        if self.dependants:
+            shown = ", ".join(str(d) for d in self.dependants[:MAX_DEPENDANTS_SHOWN])
+            more = len(self.dependants) - MAX_DEPENDANTS_SHOWN
+            reasons.append(
+                f"kept version(s) derived from it: {shown}" + (f" (+{more} more)" if more > 0 else "")
+            )
+        return Verdict(v.model, v.number, v.created_at, v.aliases, KEEP, tuple(reasons), self.rules)
+
+
+def _decide_model(
+    model: str,
+    versions: Sequence[Version],
+    rules: Sequence[RetentionRule],
+    now: datetime,
+    ctx: gates_mod.Context,
+) -> list[_Draft]:
+    ordered = sorted(versions, key=lambda v: v.number, reverse=True)
+    if not ordered:
+        return []
+    newest = ordered[0].number
+    labels = tuple(r.label for r in rules)
+    prefix = len(rules) > 1
+    keep: dict[int, list[str]] = {v.number: [] for v in ordered}
+    go: dict[int, list[str]] = {v.number: [] for v in ordered}
+    protected: dict[int, set[str]] = {v.number: set() for v in ordered}
+    keep[newest].append("newest version (holds `latest`)")
+    for rule in rules:
+        tag = f"{rule.label}: " if prefix else ""
+        tops = [_top(g, ordered) for g in rule.keep_if if isinstance(g, MetricGate) and g.top is not None]
+        for rank, v in enumerate(ordered):
+            reasons: list[str] = []
+            held = [a for a in v.aliases if any(fnmatch.fnmatchcase(a, p) for p in rule.protect)]
+            if held:
+                protected[v.number].update(held)
+                reasons.append(f"holds {', '.join(held)} (protect: {', '.join(rule.protect)})")
+            if rule.keep_last is not None and rank < rule.keep_last:
+                reasons.append(f"#{rank + 1} newest (keep_last: {rule.keep_last})")
+            age = (now - v.created_at).total_seconds()
+            if rule.ttl_seconds is not None and age <= rule.ttl_seconds:
+                reasons.append(f"age {format_duration(age)} within ttl {rule.ttl_text}")
+            reasons.extend(_keep_if(rule, v, tops, ctx))
+            if reasons:
+                keep[v.number].extend(tag + r for r in reasons)
+            else:
+                go[v.number].append(tag + _go_reason(rule, rank, age))
+    drafts = []
+    for v in ordered:
+        unprotected = tuple(a for a in v.aliases if a not in protected[v.number])
+        drafts.append(_Draft(v, labels, keep[v.number], go[v.number], unprotected))
+    return drafts
+
+
+def _go_reason(rule: RetentionRule, rank: int, age: float) -> str:
+    parts = []
+    if rule.ttl_seconds is not None:
+        parts.append(f"age {format_duration(age)} > ttl {rule.ttl_text}")
+    if rule.keep_last is not None:
+        parts.append(f"#{rank + 1} newest, beyond keep_last {rule.keep_last}")
+    if rule.keep_if:
+        parts.append("no keep_if passes")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Top:
+    gate: MetricGate
+    ranks: Mapping[int, tuple[int, float]]  # version number -> (1-based rank, value), best N only
+
+
+def _top(gate: MetricGate, versions: Sequence[Version]) -> _Top:
+    """The best ``gate.top`` versions by the metric; missing and NaN never count. Ties go to
+    the newer version, so the result does not depend on listing order."""
+    scored = []
+    for v in versions:
+        value = v.metric(gate.metric)
+        if value is None or math.isnan(value):
+            continue
+        scored.append((value, v.number))
+    sign = -1.0 if gate.direction == "higher" else 1.0
+    scored.sort(key=lambda t: (sign * t[0], -t[1]))
+    n = gate.top or 0
+    return _Top(gate, {number: (i + 1, value) for i, (value, number) in enumerate(scored[:n])})
+
+
+def _keep_if(rule: RetentionRule, v: Version, tops: Sequence[_Top], ctx: gates_mod.Context) -> list[str]:
+    reasons = []
+    top_iter = iter(tops)
+    for gate in rule.keep_if:
+        if isinstance(gate, MetricGate) and gate.top is not None:
+            top = next(top_iter)
+            hit = top.ranks.get(v.number)
+            if hit is not None and _within(gate, hit[1]):
+                reasons.append(
+                    f"keep_if {gates_mod.describe(gate)}: #{hit[0]} ({gate.metric} = {hit[1]:.6g})"
+                )
+            continue
+        result = gates_mod.evaluate(gate, v, ctx)
+        if result.passed:
+            reasons.append(f"keep_if {result.gate}: {result.detail}")
+    return reasons
+
+
+def _within(gate: MetricGate, value: float) -> bool:
+    """``top`` combined with min/max: only values inside the bounds count."""
+    if gate.min is not None and value < gate.min:
+        return False
+    return not (gate.max is not None and value > gate.max)
+
+
+def _protect_lineage(snapshot: Mapping[str, Sequence[Version]], draft: dict[VersionId, _Draft]) -> None:
+    """Keep every version a kept version was derived from, transitively and across models.
+
+    Versions of models no rule matches are all kept, so they protect their inputs too."""
+    inputs: dict[VersionId, tuple[VersionId, ...]] = {}
+    for versions in snapshot.values():
+        for v in versions:
+            if v.lineage:
+                inputs[v.id] = v.lineage
+    work: deque[VersionId] = deque(vid for vid in inputs if vid not in draft or not draft[vid].deleting)
+    while work:
+        kept = work.popleft()
+        for source in inputs.get(kept, ()):
+            d = draft.get(source)
+            if d is None:
+                continue  # unmatched model (kept anyway) or a version that no longer exists
+            was_deleting = d.deleting
+            d.dependants.append(kept)
+            if was_deleting:
+                work.append(source)
+
+
+# -- execution -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    model: str
+    number: int
+    status: str  # deleted | skipped | gone | failed | not-started
+    message: str = ""
+    record: Mapping[str, Any] | None = None  # the sealed audit record of the deletion
+    removed: tuple[Mapping[str, Any], ...] = ()  # sealed records of unprotected aliases removed first
+    attempts: int = 0
+    fatal: bool = False  # every other deletion would fail the same way (permission missing)
+
+    def __str__(self) -> str:
+        return f"{self.model}:v{self.number}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "version": self.number,
+            "status": self.status,
+            "message": self.message,
+            "attempts": self.attempts,
+        }
+        if self.record is not None:
+            out["audit"] = {"seq": self.record.get("seq"), "hash": self.record.get("hash")}
+        if self.removed:
+            out["aliases_removed"] = [
+                {"alias": r.get("alias"), "seq": r.get("seq"), "hash": r.get("hash")} for r in self.removed
+            ]
+        return out
+
+
+@dataclass
+class CleanupResult:
+    plan: CleanupPlan
+    outcomes: list[Outcome] = field(default_factory=list)
+    dry_run: bool = False
+    max_deletions: int = DEFAULT_MAX_DELETIONS
+    aborted: str | None = None  # why nothing was deleted (the deletion cap)
+    stopped: str | None = None  # why deletions stopped early (a signal, an auth error)
+    signal: int | None = None
+    native_ttl: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 done (skipped-because-aliased included: keeping it is the correct outcome),
+        1 a deletion failed or auth is missing, 3 the deletion cap aborted the run,
+        128+N stopped by signal N."""
+        if self.aborted:
+            return int(ExitCode.BLOCKED)
+        if self.signal is not None:
+            return 128 + self.signal
+        if self.count(FAILED) or self.stopped:
+            return int(ExitCode.REGISTRY)
+        if any(n.get("applied") is False for n in self.native_ttl):
+            return int(ExitCode.REGISTRY)
+        return int(ExitCode.OK)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan.id,
+            "dry_run": self.dry_run,
+            "max_deletions": self.max_deletions,
+            "aborted": self.aborted,
+            "stopped": self.stopped,
+            "exit_code": self.exit_code,
+            "summary": {
+                "planned": len(self.plan.deletions),
+                DELETED: self.count(DELETED),
+                SKIPPED: self.count(SKIPPED),
+                GONE: self.count(GONE),
+                FAILED: self.count(FAILED),
+                NOT_STARTED: self.count(NOT_STARTED),
+            },
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            **({"native_ttl": self.native_ttl} if self.native_ttl else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    max_deletions: int = DEFAULT_MAX_DELETIONS
+    parallel: int = DEFAULT_PARALLEL
+    retries: int = DEFAULT_RETRIES  # extra attempts after a transient registry error
+    backoff: float = 0.5  # seconds before the first retry, doubled each time
+
+
+Clock = Callable[[], datetime]
+
+
+def over_cap(plan: CleanupPlan, max_deletions: int) -> str | None:
+    n = len(plan.deletions)
+    if n <= max_deletions:
+        return None
+    return (
+        f"{n} deletions planned, more than --max-deletions {max_deletions}: nothing deleted "
+        f"(if the plan is right, re-run with --max-deletions {n})"
+    )
+
+
+def execute(
+    registry: Registry,
+    plan: CleanupPlan,
+    prov: Provenance,
+    *,
+    now: Clock,
+    options: Options = Options(),
+    stop: threading.Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> CleanupResult:
+    """Delete exactly ``plan.deletions``, each re-checked and audited by the backend.
+
+    The deletion cap is checked first: over it, nothing is deleted. ``stop`` (set by a
+    signal handler) ends the run after the in-flight deletions finish."""
+    result = CleanupResult(plan, max_deletions=options.max_deletions)
+    result.aborted = over_cap(plan, options.max_deletions)
+    if result.aborted or not plan.deletions:
+        return result
+    stop = stop or threading.Event()
+    fatal: list[str] = []
+    parallel = max(1, min(options.parallel, MAX_PARALLEL))
+    todo = deque(plan.deletions)
+    running: set[Future[Outcome]] = set()
+
+    def report(outcome: Outcome) -> None:
+        result.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="cleanup") as pool:
+        while todo or running:
+            while todo and len(running) < parallel and not stop.is_set():
+                verdict = todo.popleft()
+                running.add(pool.submit(_delete_one, registry, plan, verdict, prov, now, options, stop))
+            if not running:
+                break  # stopped with nothing in flight
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in done:
+                running.discard(fut)
+                outcome = fut.result()
+                report(outcome)
+                if outcome.fatal and not stop.is_set():
+                    fatal.append(outcome.message)
+                    stop.set()
+    for verdict in todo:
+        report(Outcome(verdict.model, verdict.number, NOT_STARTED, "stopped before it was attempted"))
+    if fatal:
+        result.stopped = fatal[0]
+    elif stop.is_set():
+        result.stopped = "stopped by request"
+    return result
+
+
+def _delete_one(
+    registry: Registry,
+    plan: CleanupPlan,
+    verdict: Verdict,
+    prov: Provenance,
+    now: Clock,
+    options: Options,
+    stop: threading.Event,
+) -> Outcome:
+    """Remove the version's unprotected aliases (audited, compare-and-swap), then delete it.
+
+    Runs in a worker thread; never raises (every failure becomes an Outcome)."""
+    removed: list[Mapping[str, Any]] = []
+    attempts = 0
+    reason = "; ".join(verdict.reasons)
+    rule = ", ".join(verdict.rules)
+    plan_ref = {"id": plan.id, "created_at": iso(plan.created_at)}
+
+    def call(fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` with retries of transient registry errors."""
+        nonlocal attempts
+        delay = options.backoff
+        for attempt in range(options.retries + 1):
+            attempts += 1
+            try:
+                return fn()
+            except (Conflict, NotFound, AuthError):
+                raise
+            except AliasgateError:
+                if attempt == options.retries or stop.wait(delay):
+                    raise
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    try:
+        for alias in verdict.unprotected:
+            op = AliasOp(verdict.model, alias, verdict.number, None)
+            body = prov.body(
+                op,
+                kind="remove",
+                now=now(),
+                rule=rule,
+                reason=f"cleanup: {alias} is not protected and {verdict} is deleted ({reason})",
+                plan=plan_ref,
+            )
+            # Conflict: it moved elsewhere already, so it is no longer on this version.
+            with contextlib.suppress(Conflict):
+                removed.extend(call(functools.partial(registry.apply, [op], [body])))
+        body = prov.deletion(
+            verdict.model,
+            verdict.number,
+            now=now(),
+            rule=rule,
+            reason=reason,
+            plan=plan_ref,
+            extra={
+                "created_at": iso(verdict.created_at),
+                **({"aliases_removed": list(verdict.unprotected)} if verdict.unprotected else {}),
+            },
+        )
+        record = call(lambda: registry.delete_version(verdict.model, verdict.number, body))
+    except Conflict as exc:
+        return Outcome(
+            verdict.model, verdict.number, SKIPPED, f"kept: {exc}", removed=tuple(removed), attempts=attempts
+        )
+    except NotFound as exc:
+        if exc.version is None and exc.model is not None:
+            return Outcome(verdict.model, verdict.number, FAILED, str(exc), attempts=attempts)
+        return Outcome(
+            verdict.model,
+            verdict.number,
+            GONE,
+            "already gone (deleted by someone else, or by an earlier attempt whose answer was lost)",
+            removed=tuple(removed),
+            attempts=attempts,
+        )
+    except AuthError as exc:
+        return Outcome(
+            verdict.model,
+            verdict.number,
+            FAILED,
+            str(exc),
+            removed=tuple(removed),
+            attempts=attempts,
+            fatal=True,
+        )
+    except AliasgateError as exc:
+        return Outcome(
+            verdict.model, verdict.number, FAILED, str(exc), removed=tuple(removed), attempts=attempts
+        )
+    except Exception as exc:  # a backend bug must not kill the other workers
+        return Outcome(
+            verdict.model,
+            verdict.number,
+            FAILED,
+            f"internal error: {type(exc).__name__}: {exc}",
+            removed=tuple(removed),
+            attempts=attempts,
+        )
+    return Outcome(verdict.model, verdict.number, DELETED, "deleted", record, tuple(removed), attempts)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event, received: list[int]) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set ``stop`` (and are recorded) instead of killing the
+    process, so in-flight deletions finish with their audit records. Outside the main
+    thread (where Python cannot install handlers) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

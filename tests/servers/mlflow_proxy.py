@@ -1,0 +1,200 @@
+"""A recording pass-through proxy in front of a real MLflow server (loopback only).
+
+Tests point ``--registry`` at the proxy to see exactly which requests a command sent
+(``plan`` and ``apply --dry-run`` must send no mutating request), to pause a request so a
+process can be killed in the middle of a move, or to answer one request with a response the
+real server is known to give under a race (the 400 ``UNIQUE constraint failed`` of concurrent
+first alias creation). Everything else is forwarded unchanged to the real server.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str  # without the query string
+    query: str
+    status: int
+    body: bytes = b""
+
+    @property
+    def mutating(self) -> bool:
+        return self.method not in READ_METHODS
+
+
+@dataclass
+class _Rule:
+    match: Callable[[str, str], bool]
+    times: int
+    status: int = 0
+    body: bytes = b""
+    gate: threading.Event | None = None
+    reached: threading.Event = field(default_factory=threading.Event)
+
+
+class RecordingProxy:
+    """``with RecordingProxy(server.url) as proxy: ... proxy.requests``"""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.requests: list[Recorded] = []
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def _handle(self) -> None:
+                proxy._forward(self)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _handle  # noqa: N815
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mlflow-proxy", daemon=True)
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def start(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.gate is not None:
+                    rule.gate.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> RecordingProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def registry_uri(self) -> str:
+        return f"mlflow+{self.url}"
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def mutating(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.mutating]
+
+    def calls(self) -> list[str]:
+        """``["GET registered-models/get", ...]`` with the API prefix cut, for readable asserts."""
+        with self._lock:
+            return [f"{r.method} {_short(r.path)}" for r in self.requests]
+
+    def hold(self, method: str, path_suffix: str, *, times: int = 1) -> tuple[threading.Event, threading.Event]:
+        """Pause matching requests before they reach the server.
+
+        Returns ``(reached, release)``: ``reached`` is set when a request is being held;
+        setting ``release`` lets it through (stopping the proxy releases it too).
+        """
+        rule = _Rule(_matcher(method, path_suffix), times, gate=threading.Event())
+        with self._lock:
+            self._rules.append(rule)
+        assert rule.gate is not None
+        return rule.reached, rule.gate
+
+    def answer(self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1) -> threading.Event:
+        """Answer the next ``times`` matching requests with ``status``/``body`` instead of forwarding."""
+        rule = _Rule(_matcher(method, path_suffix), times, status=status, body=body.encode())
+        with self._lock:
+            self._rules.append(rule)
+        return rule.reached
+
+    # -- forwarding ------------------------------------------------------------------------------
+
+    def _take_rule(self, method: str, path: str) -> _Rule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.times > 0 and rule.match(method, path):
+                    rule.times -= 1
+                    return rule
+        return None
+
+    def _forward(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        path, _, query = h.path.partition("?")
+        rule = self._take_rule(h.command, path)
+        if rule is not None:
+            rule.reached.set()
+            if rule.gate is not None:
+                rule.gate.wait()
+            elif rule.status:
+                self._record(Recorded(h.command, path, query, rule.status, body))
+                self._reply(h, rule.status, [("Content-Type", "application/json")], rule.body)
+                return
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers["Host"] = f"{self.upstream_host}:{self.upstream_port}"
+        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
+        try:
+            conn.request(h.command, h.path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP]
+            status = resp.status
+        except OSError as exc:
+            status, data, out_headers = 502, f"proxy: {exc}".encode(), [("Content-Type", "text/plain")]
+        finally:
+            conn.close()
+        self._record(Recorded(h.command, path, query, status, body))
+        self._reply(h, status, out_headers, data)
+
+    def _record(self, rec: Recorded) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    @staticmethod
+    def _reply(h: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        try:
+            h.send_response(status)
+            for k, v in headers:
+                if k.lower() not in ("content-length", "server", "date"):
+                    h.send_header(k, v)
+            h.send_header("Content-Length", str(len(data)))
+            h.send_header("Connection", "close")
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(data)
+            h.close_connection = True
+        except OSError:  # the client went away (a killed process)
+            pass
+
+
+def _matcher(method: str, suffix: str) -> Callable[[str, str], bool]:
+    return lambda m, p: m == method and p.endswith(suffix)
+
+
+def _short(path: str) -> str:
+    for prefix in ("/api/2.0/mlflow/", "/api/3.0/mlflow/"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path

@@ -1,0 +1,305 @@
+"""plan -> apply -> history -> rollback on the embedded registry; saved plans; bundles; exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from aliasgate import applier, planner
+from aliasgate.errors import RegistryError
+from aliasgate.model import AliasOp, Principal, utcnow
+from aliasgate.policy import load_text
+from aliasgate.provenance import collect
+from aliasgate.registry.local import LocalRegistry
+
+POLICY = """\
+version: 1
+promotions:
+  - name: ship
+    model: bert-classifier
+    from: staging
+    to: production
+    gates:
+      - {metric: val_f1, min: MIN}
+"""
+
+
+def test_quick_start_flow(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    plan = cli("plan", "-p", str(demo.policy()))
+    assert plan.code == 0, plan.output
+    assert "move bert-classifier:production v2 -> v4" in plan.stdout
+    assert "PASS val_f1 >= 0.89" in plan.stdout  # every gate with its value, plain when piped
+    assert "0.912 >= 0.89" in plan.stdout
+    applied = cli("apply", "-p", str(demo.policy()))
+    assert applied.code == 0, applied.output
+    assert demo.registry().aliases("bert-classifier")["production"] == 4
+    again = cli("apply", "-p", str(demo.policy()))
+    assert again.code == 0 and "up to date" in again.stdout
+    history = cli("history", "bert-classifier", "--verify")
+    assert history.code == 0 and "promote" in history.stdout and "intact" in history.stdout
+    rb = cli("rollback", "bert-classifier", "production")
+    assert rb.code == 0 and "v4 -> v2" in rb.stdout
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+
+
+def test_blocked_exits_3_and_changes_nothing(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    policy = demo.write("p.yaml", POLICY.replace("MIN", "0.99"))
+    for cmd in ("plan", "apply"):
+        run = cli(cmd, "-p", str(policy))
+        assert run.code == 3, run.output
+        assert "FAIL val_f1 >= 0.99" in run.stdout and "blocked" in run.stdout
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    assert len(demo.registry().audit_log("bert-classifier").records) == 2  # only the import's records
+
+
+def test_dry_run_changes_nothing(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    run = cli("apply", "--dry-run", "-p", str(demo.policy()))
+    assert run.code == 0 and "dry run" in run.stdout
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    assert len(demo.registry().audit_log("bert-classifier").records) == 2
+
+
+def test_missing_candidate_is_blocked_not_an_error(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    policy = demo.write("p.yaml", POLICY.replace("MIN", "0").replace("from: staging", "from: canary"))
+    run = cli("plan", "-p", str(policy))
+    assert run.code == 3 and "nothing holds bert-classifier:canary" in run.stdout
+
+
+def test_unknown_model_is_a_registry_error_naming_it(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    policy = demo.write("p.yaml", POLICY.replace("MIN", "0").replace("bert-classifier", "gpt-9"))
+    run = cli("plan", "-p", str(policy))
+    assert run.code == 1 and "gpt-9" in run.stderr and "Traceback" not in run.output
+
+
+def test_plan_json_matches_saved_plan(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    run = cli("plan", "-p", str(demo.policy()), "--json", "-o", "plan.json")
+    printed = json.loads(run.stdout)
+    saved = json.loads((demo.path / "plan.json").read_text())
+    assert printed == saved
+    rule = saved["rules"][0]
+    assert rule["status"] == "move" and rule["moves"] == [
+        {"model": "bert-classifier", "alias": "production", "expected": 2, "target": 4, "kind": "promote"}
+    ]
+    assert all("observed" in g and "passed" in g for g in rule["gates"])
+
+
+def test_saved_plan_applies_exactly(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
+    # the staging alias moving after planning does not change what the saved plan does
+    demo.registry().apply([AliasOp("bert-classifier", "staging", 4, 3)], [{"kind": "manual", "model": "bert-classifier"}])
+    run = cli("apply", "plan.json")
+    assert run.code == 0, run.output
+    assert demo.registry().aliases("bert-classifier")["production"] == 4
+    rec = demo.registry().audit_log("bert-classifier").records[-1]
+    assert rec["plan"]["id"] == json.loads((demo.path / "plan.json").read_text())["id"]
+
+
+def test_stale_saved_plan_is_refused_and_changes_nothing(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
+    reg = demo.registry()
+    reg.apply([AliasOp("bert-classifier", "production", 2, 3)], [{"kind": "manual", "model": "bert-classifier"}])
+    before = len(reg.audit_log("bert-classifier").records)
+    run = cli("apply", "plan.json")
+    assert run.code == 4, run.output
+    assert "expected it on v2, found it on v3" in run.stderr and "nothing applied" in run.stderr
+    assert reg.aliases("bert-classifier")["production"] == 3
+    assert len(reg.audit_log("bert-classifier").records) == before
+
+
+def test_edited_saved_plan_is_rejected(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
+    data = json.loads((demo.path / "plan.json").read_text())
+    data["rules"][0]["moves"][0]["target"] = 1
+    (demo.path / "plan.json").write_text(json.dumps(data))
+    run = cli("apply", "plan.json")
+    assert run.code == 2 and "edited" in run.stderr
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+
+
+def test_saved_plan_for_another_registry_is_refused(demo, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
+    run = cli("apply", "plan.json", "--registry", f"local:{tmp_path}/other.db")
+    assert run.code == 2 and "does not match" in run.stderr
+
+
+# -- bundles -------------------------------------------------------------------------------------------
+
+BUNDLE = """\
+version: 1
+promotions:
+  - name: ship-together
+    bundle: [bert-classifier, bert-tokenizer]
+    from: staging
+    to: production
+    gates:
+      - {metric: val_f1, min: 0.9, of: bert-classifier}
+      - {lineage: {model: bert-tokenizer, alias: production}, of: bert-classifier}
+"""
+
+
+def _bundle_demo(demo) -> None:  # type: ignore[no-untyped-def]
+    reg = demo.registry()
+    n = reg.log_version("bert-tokenizer", metadata={"vocab_size": 40000})
+    c = reg.log_version("bert-classifier", metrics={"val_f1": 0.93}, inputs=[reg.version("bert-tokenizer", n).id])
+    prov = collect(Principal("t", False, "test"))
+    applier.set_alias(reg, "bert-tokenizer", "staging", n, prov, now=utcnow())
+    applier.set_alias(reg, "bert-classifier", "staging", c, prov, now=utcnow())
+
+
+def test_bundle_moves_together_and_lineage_sees_the_new_tokenizer(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    _bundle_demo(demo)
+    policy = demo.write("b.yaml", BUNDLE)
+    run = cli("apply", "-p", str(policy))
+    assert run.code == 0, run.output
+    assert demo.registry().aliases("bert-classifier")["production"] == 5
+    assert demo.registry().aliases("bert-tokenizer")["production"] == 3
+
+
+def test_bundle_is_all_or_nothing_in_one_transaction(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    _bundle_demo(demo)
+    policy = demo.write("b.yaml", BUNDLE)
+    cli("plan", "-p", str(policy), "-o", "plan.json")
+    data = json.loads((demo.path / "plan.json").read_text())
+    # the tokenizer's production alias moves after planning: the whole bundle must be refused
+    demo.registry().apply([AliasOp("bert-tokenizer", "production", 2, 1)], [{"kind": "manual", "model": "bert-tokenizer"}])
+    reg = demo.registry()
+    p = planner.Plan.from_dict(data)
+    result = applier.apply(reg, p, collect(Principal("t", False, "test")), now=utcnow, exact=False)
+    assert result.outcomes[0].status == "conflict"
+    assert reg.aliases("bert-classifier")["production"] == 2  # the first move did not happen either
+    assert reg.aliases("bert-tokenizer")["production"] == 1
+
+
+class NonAtomic:
+    """The embedded registry presented as a backend without transactions, failing on demand:
+    the applier's compensation path is the one MLflow and W&B take."""
+
+    atomic_batches = False
+    lineage_recorded = True
+
+    def __init__(self, inner: LocalRegistry, fail_on: str | None = None) -> None:
+        self.inner = inner
+        self.uri = inner.uri
+        self.fail_on = fail_on
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        assert len(ops) == 1, "a non-atomic backend gets one op at a time"
+        self.calls.append(f"{ops[0].model}:{records[0]['kind']}")
+        if self.fail_on == ops[0].model and records[0]["kind"] == "promote":
+            raise RegistryError("injected failure", model=ops[0].model, version=ops[0].target)
+        return self.inner.apply(ops, records)
+
+
+def test_bundle_on_a_backend_without_transactions_is_compensated(demo) -> None:  # type: ignore[no-untyped-def]
+    _bundle_demo(demo)
+    reg = NonAtomic(demo.registry(), fail_on="bert-tokenizer")
+    pol = load_text(BUNDLE, "b.yaml")
+    prov = collect(Principal("t", False, "test"))
+    p = planner.plan(pol, reg, now=utcnow(), principal=prov.principal)  # type: ignore[arg-type]
+    result = applier.apply(reg, p, prov, now=utcnow)  # type: ignore[arg-type]
+    outcome = result.outcomes[0]
+    assert outcome.status == "failed" and "injected failure" in outcome.message
+    assert outcome.undone == ["bert-classifier:production v5 -> v2"]
+    assert reg.calls == ["bert-classifier:promote", "bert-tokenizer:promote", "bert-classifier:undo"]
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    kinds = [r["kind"] for r in demo.registry().audit_log("bert-classifier").records]
+    assert kinds[-2:] == ["promote", "undo"]  # the undo is audited
+    assert result.exit_code == 1
+
+
+def test_remove_from_hands_the_alias_over(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    policy = demo.write("p.yaml", POLICY.replace("MIN", "0") + "    remove_from: true\n")
+    run = cli("apply", "-p", str(policy))
+    assert run.code == 0, run.output
+    aliases = demo.registry().aliases("bert-classifier")
+    assert aliases["production"] == 4 and "staging" not in aliases
+    kinds = [(r["kind"], r["alias"]) for r in demo.registry().audit_log("bert-classifier").records[-2:]]
+    assert kinds == [("promote", "production"), ("remove", "staging")]
+
+
+# -- rollback ------------------------------------------------------------------------------------------
+
+
+def test_rollback_twice_steps_back_twice(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    reg = demo.registry()
+    prov = collect(Principal("t", False, "test"))
+    applier.set_alias(reg, "bert-classifier", "production", 3, prov, now=utcnow())  # 2 -> 3
+    applier.set_alias(reg, "bert-classifier", "production", 4, prov, now=utcnow())  # 3 -> 4
+    assert cli("rollback", "bert-classifier", "production").code == 0
+    assert reg.aliases("bert-classifier")["production"] == 3
+    assert cli("rollback", "bert-classifier", "production").code == 0
+    assert reg.aliases("bert-classifier")["production"] == 2
+    last = reg.audit_log("bert-classifier").records[-1]
+    assert last["kind"] == "rollback" and (last["from"], last["to"]) == (3, 2) and last["rolls_back"]
+    third = cli("rollback", "bert-classifier", "production")
+    assert third.code == 2 and "never left on nothing" in third.stderr
+
+
+def test_rollback_to_a_named_version_and_dry_run(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    dry = cli("rollback", "bert-classifier", "production", "--to", "v1", "--dry-run")
+    assert dry.code == 0 and "would move" in dry.stdout
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    run = cli("rollback", "bert-classifier", "production", "--to", "v1", "--reason", "incident 42")
+    assert run.code == 0
+    rec = demo.registry().audit_log("bert-classifier").records[-1]
+    assert rec["to"] == 1 and rec["reason"] == "incident 42"
+
+
+def test_rollback_refuses_when_the_alias_moved_outside_aliasgate(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    conn = sqlite3.connect(demo.db)
+    with conn:
+        conn.execute("UPDATE aliases SET number = 3 WHERE alias = 'production' AND model_id = "
+                     "(SELECT id FROM models WHERE name = 'bert-classifier')")
+    conn.close()
+    run = cli("rollback", "bert-classifier", "production")
+    assert run.code == 4 and "expected it on v2, found it on v3" in run.stderr
+
+
+# -- audit chain ----------------------------------------------------------------------------------------
+
+
+def _promote(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("apply", "-p", str(demo.policy())).code == 0
+    assert cli("rollback", "bert-classifier", "production").code == 0
+
+
+def test_verify_detects_an_edited_record(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    _promote(demo, cli)
+    conn = sqlite3.connect(demo.db)
+    with conn:
+        row = conn.execute("SELECT model_id, record FROM audit WHERE seq = 3").fetchone()
+        rec = json.loads(row[1])
+        rec["principal"]["name"] = "someone-else"
+        conn.execute("UPDATE audit SET record = ? WHERE model_id = ? AND seq = 3", (json.dumps(rec), row[0]))
+    conn.close()
+    run = cli("history", "bert-classifier", "--verify")
+    assert run.code == 1 and "#3" in run.stderr and "edited" in run.stderr
+
+
+@pytest.mark.parametrize("seq", [2, 4])
+def test_verify_detects_a_deleted_record(demo, cli, seq: int) -> None:  # type: ignore[no-untyped-def]
+    _promote(demo, cli)
+    conn = sqlite3.connect(demo.db)
+    with conn:
+        conn.execute("DELETE FROM audit WHERE seq = ?", (seq,))
+    conn.close()
+    run = cli("history", "bert-classifier", "--verify", "--json")
+    assert run.code == 1
+    verification = json.loads(run.stdout)["verification"]
+    assert verification["ok"] is False and verification["first_bad"] == seq and "missing" in verification["problem"]
+
+
+def test_history_filters_by_alias_and_prints_json(demo, cli) -> None:  # type: ignore[no-untyped-def]
+    _promote(demo, cli)
+    run = cli("history", "bert-classifier", "--alias", "production", "--json")
+    records = json.loads(run.stdout)["records"]
+    assert [r["kind"] for r in records] == ["rollback", "promote", "manual"]  # newest first
+    assert {r["alias"] for r in records} == {"production"}
