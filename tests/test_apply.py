@@ -303,3 +303,40 @@ def test_history_filters_by_alias_and_prints_json(demo, cli) -> None:  # type: i
     records = json.loads(run.stdout)["records"]
     assert [r["kind"] for r in records] == ["rollback", "promote", "manual"]  # newest first
     assert {r["alias"] for r in records} == {"production"}
+
+
+# -- saved plans re-check what depends on when and by whom they are applied ------------------------------
+
+
+def _saved(demo, gates_yaml: str) -> planner.Plan:  # type: ignore[no-untyped-def]
+    text = POLICY.replace("MIN", "0") + "".join(f"      - {g}\n" for g in gates_yaml.splitlines())
+    pol = load_text(text, "p.yaml")
+    p = planner.plan(pol, demo.registry(), now=utcnow(), principal=Principal("ci-prod", True, "test"))
+    assert p.rules[0].status == "move", p.rules[0].reason
+    return planner.Plan.from_dict(json.loads(json.dumps(p.as_dict())))  # as if saved and read back
+
+
+def test_saved_plan_applied_inside_a_freeze_window_is_refused(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from aliasgate.errors import Blocked
+
+    p = _saved(demo, "{freeze: {windows: ['2030-01-01..2030-01-02']}}")
+    frozen = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+    prov = collect(Principal("ci-prod", True, "test"))
+    with pytest.raises(Blocked) as info:
+        applier.apply(demo.registry(), p, prov, now=lambda: frozen, exact=True)
+    assert "freeze" in str(info.value) and info.value.exit_code == 3
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    result = applier.apply(demo.registry(), p, prov, now=utcnow, exact=True)
+    assert result.exit_code == 0 and demo.registry().aliases("bert-classifier")["production"] == 4
+
+
+def test_saved_plan_applied_by_another_account_is_refused(demo) -> None:  # type: ignore[no-untyped-def]
+    from aliasgate.errors import Blocked
+
+    p = _saved(demo, "{principals: [ci-prod, ci-backup]}")
+    with pytest.raises(Blocked):
+        applier.apply(demo.registry(), p, collect(Principal("mallory", True, "test")), now=utcnow, exact=True)
+    ok = applier.apply(demo.registry(), p, collect(Principal("ci-backup", True, "test")), now=utcnow, exact=True)
+    assert ok.exit_code == 0

@@ -37,7 +37,9 @@ def _schema_moved(world: WandbWorld) -> str:
 
 
 def test_sdk_documents_validate_against_the_double_schema(wandb_sdk: Path) -> None:
-    proc = subprocess.run([str(wandb_sdk), str(CLIENT), "--documents"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(wandb_sdk), str(CLIENT), "--documents"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     assert found["wandb_version"] == WANDB_SDK_VERSION

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_SEED = ROOT / "examples" / "demo-registry.yaml"
 WANDB_SDK_VERSION = os.environ.get("ALIASGATE_WANDB_SDK_VERSION", "0.31.0")
 # Resolved at import, before the autouse fixture points HOME at a temporary directory.
-CACHE = Path(os.environ.get("ALIASGATE_TEST_CACHE") or Path.home() / ".cache" / "aliasgate-tests").expanduser()
+CACHE = Path(
+    os.environ.get("ALIASGATE_TEST_CACHE") or Path.home() / ".cache" / "aliasgate-tests"
+).expanduser()
 
 
 @dataclass
@@ -62,7 +64,9 @@ def wandb_world() -> Iterator[WandbWorld]:
         yield WandbWorld(double, world)
     finally:
         double.stop()
-    assert not double.internal_errors, "the W&B double failed internally:\n" + "\n".join(double.internal_errors)
+    assert not double.internal_errors, "the W&B double failed internally:\n" + "\n".join(
+        double.internal_errors
+    )
 
 
 @pytest.fixture
@@ -101,7 +105,14 @@ def wandb_sdk() -> Path:
 def sdk_env(tmp: Path, base_url: str) -> dict[str, str]:
     """Everything the SDK and its wandb-core sidecar write goes under ``tmp``; nothing leaves loopback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PROMOTE_"))}
-    for name in ("HOME", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+    for name in (
+        "HOME",
+        "WANDB_DIR",
+        "WANDB_CACHE_DIR",
+        "WANDB_CONFIG_DIR",
+        "WANDB_DATA_DIR",
+        "WANDB_ARTIFACT_DIR",
+    ):
         env[name] = str(tmp)
     env.update(
         {

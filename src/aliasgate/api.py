@@ -40,10 +40,10 @@ def connect(uri: str, **options: Any) -> Session:
         raise
 
 
-def load(policy_path: str | Path) -> Policy:
+def load(policy_path: str | Path, *, use_cache: bool = True) -> Policy:
     from aliasgate.policy.load import load_policy
 
-    return load_policy(policy_path)
+    return load_policy(policy_path, use_cache=use_cache)
 
 
 def check(paths: Sequence[str | Path]) -> list[tuple[str, Policy | None, list[PolicyIssue]]]:
@@ -51,7 +51,7 @@ def check(paths: Sequence[str | Path]) -> list[tuple[str, Policy | None, list[Po
     out: list[tuple[str, Policy | None, list[PolicyIssue]]] = []
     for p in paths:
         try:
-            out.append((str(p), load(p), []))
+            out.append((str(p), load(p, use_cache=False), []))
         except PolicyError as exc:
             out.append((str(p), None, exc.issues))
         except InvalidInput as exc:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aliasgate.errors import AliasgateError, Conflict, ExitCode, InvalidInput, conflict
+from aliasgate import gates as gates_mod
+from aliasgate.errors import AliasgateError, Blocked, Conflict, ExitCode, InvalidInput, conflict
 from aliasgate.model import LATEST, AliasOp, Principal, Ref
 from aliasgate.planner import BLOCKED, MOVE, Plan, PlannedMove, RulePlan
 from aliasgate.provenance import Provenance
@@ -228,15 +229,16 @@ def _check_saved_plan(registry: Registry, plan: Plan, principal: Principal, now:
         raise Conflict(
             "the registry changed since the plan was saved; nothing applied:\n  " + "\n  ".join(moved)
         )
+    ctx = gates_mod.Context(now=now, principal=principal, holder=lambda m, a: None)
     for rule in plan.rules:
+        if rule.status != MOVE:
+            continue
         for gate in rule.gates:
-            if gate.kind == "principals" and gate.passed:
-                names = gate.observed.get("name") if isinstance(gate.observed, Mapping) else None
-                if names is not None and principal.name != names:
-                    raise InvalidInput(
-                        f"rule {rule.rule!r} was planned for principal {names!r}; {principal.name!r} may not "
-                        "apply this saved plan (re-plan as this account)"
-                    )
+            result = gates_mod.recheck(gate.spec, ctx) if gate.spec else None
+            if result is not None and not result.passed:
+                raise Blocked(
+                    f"saved plan refused, nothing applied: rule {rule.rule!r}: {result.gate}: {result.detail}"
+                )
 
 
 # -- rollback and manual moves --------------------------------------------------------------------

@@ -12,6 +12,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -83,13 +84,19 @@ def _style(stream: Any = None) -> Style:
 def out(text: str) -> None:
     from aliasgate.secrets import redact
 
-    typer.echo(redact(text))
+    typer.echo(_fence(redact(text)))
 
 
 def err(text: str) -> None:
     from aliasgate.secrets import redact
 
-    typer.echo(redact(text), err=True)
+    typer.echo(_fence(redact(text)), err=True)
+
+
+def _fence(text: str) -> str:
+    """On GitHub, registry text that starts a line with `::` must not run as a workflow command."""
+    gh = _github()
+    return gh.neutralize(text) if gh else text
 
 
 def funnel(fn: F) -> F:
@@ -114,6 +121,8 @@ def funnel(fn: F) -> F:
         except AliasgateError as exc:
             if _state["traceback"]:
                 raise
+            if _github() is not None:
+                _github().command("error", exc.message, title=f"aliasgate: {type(exc).__name__}")
             err(f"error: {exc.message}")
             if exc.hint:
                 err(f"hint: {exc.hint}")
@@ -199,13 +208,13 @@ def plan(
     session = _open(api.resolve_registry(registry, pol))
     try:
         p = api.make_plan(pol, session, rules=rule)
+        if output:
+            api.save_plan(p, output)
+        gh = _github()
+        if gh:
+            gh.report_plan(p, None, registry=session.registry, saved=str(output) if output else None)
     finally:
         session.close()
-    if output:
-        api.save_plan(p, output)
-    gh = _github()
-    if gh:
-        gh.report_plan(p, None)
     out(render.to_json(p.as_dict()) if as_json else render.plan_text(p, _style()))
     if output and not as_json:
         out(f"saved plan {p.id} to {output}")
@@ -249,11 +258,11 @@ def apply(
         if plan_file is None:
             p = api.make_plan(pol, session, rules=rule)
         result = api.apply_plan(session, p, exact=exact, dry_run=dry_run)
+        gh = _github()
+        if gh:
+            gh.report_plan(p, result, registry=session.registry)
     finally:
         session.close()
-    gh = _github()
-    if gh:
-        gh.report_plan(p, result)
     if as_json:
         out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
     else:
@@ -277,8 +286,9 @@ def check(
     results = api.check(policies)
     bad = [issue for _, _, issues in results for issue in issues]
     gh = _github()
-    if gh and bad:
+    if gh:
         gh.policy_errors(bad)
+        gh.report_check(results)
     if as_json:
         out(
             render.to_json(
@@ -399,6 +409,47 @@ def history(
         raise typer.Exit(1)
 
 
+class ReportFormat(str, Enum):
+    md = "md"
+    json = "json"
+
+
+@app.command()
+@funnel
+def report(
+    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    registry: RegistryOpt = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Markdown (as in the GitHub step summary) or JSON.")
+    ] = ReportFormat.md,
+    metric: Annotated[
+        str | None, typer.Option("--metric", "-m", help="Metric to chart (default: the one most versions carry).")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", "-a", help="Mark this alias's holder in the chart (e.g. production).")
+    ] = None,
+    candidate: Annotated[
+        str | None, typer.Option("--candidate", help="Mark this version or alias as the new holder (v4, staging).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Recent versions and history records shown.")] = 10,
+) -> None:
+    """Markdown report of a model: versions, aliases, alias history and a Mermaid chart of a metric."""
+    from aliasgate import api, render
+    from aliasgate import report as report_mod
+
+    session = _open(api.resolve_registry(registry, None))
+    try:
+        rep = report_mod.build(
+            session.registry, model, metric=metric, limit=limit, alias=alias, candidate=candidate
+        )
+    finally:
+        session.close()
+    if fmt is ReportFormat.json:
+        out(render.to_json(report_mod.as_dict(rep)))
+    else:
+        out(report_mod.markdown(rep).rstrip())
+
+
 @app.command()
 @funnel
 def rollback(
@@ -425,6 +476,11 @@ def rollback(
     session = _open(api.resolve_registry(registry, None))
     try:
         rb, record = api.rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
+        gh = _github()
+        if gh:
+            gh.report_rollback(
+                model, alias, rb.current, rb.target, dry_run=dry_run, record=record, registry=session.registry
+            )
     finally:
         session.close()
     if as_json:

@@ -101,6 +101,12 @@ class AuditError(AliasgateError):
     exit_code = ExitCode.REGISTRY
 
 
+class Blocked(AliasgateError):
+    """A gate stops a promotion (e.g. a saved plan applied inside a freeze window)."""
+
+    exit_code = ExitCode.BLOCKED
+
+
 class Conflict(AliasgateError):
     """Compare-and-swap failed: the alias is not where the plan saw it."""
 

@@ -40,6 +40,9 @@ class GateResult:
     model: str | None = None
     line: int | None = None
     path: str | None = None
+    # For gates that depend on when and by whom a plan is applied (freeze, principals):
+    # their definition, so a saved plan can be re-checked at apply time.
+    spec: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         from aliasgate.audit import jsonable
@@ -55,6 +58,8 @@ class GateResult:
             out["model"] = self.model
         if self.line:
             out["line"] = self.line
+        if self.spec:
+            out["spec"] = dict(self.spec)
         return out
 
     @classmethod
@@ -67,6 +72,7 @@ class GateResult:
             detail=data.get("detail", ""),
             model=data.get("model"),
             line=data.get("line"),
+            spec=data.get("spec"),
         )
 
 
@@ -90,9 +96,11 @@ def evaluate(gate: Gate, candidate: Version | None, ctx: Context) -> GateResult:
     line = gate.loc.line or None
     path = gate.loc.path
     if isinstance(gate, PrincipalsGate):
-        return _done(_principals(gate, ctx), line, path)
+        spec: dict[str, Any] = {"principals": list(gate.names)}
+        return _done(_principals(gate, ctx), line, path, spec=spec)
     if isinstance(gate, FreezeGate):
-        return _done(_freeze(gate, ctx), line, path)
+        spec = {"freeze": {"windows": [w.text for w in gate.windows], "tz": gate.tz}}
+        return _done(_freeze(gate, ctx), line, path, spec=spec)
     if candidate is None:
         return GateResult(gate.kind, describe(gate), False, None, "no candidate to check", None, line, path)
     if isinstance(gate, MetricGate):
@@ -108,10 +116,24 @@ def evaluate(gate: Gate, candidate: Version | None, ctx: Context) -> GateResult:
     return _done(result, line, path, model=candidate.model)
 
 
-def _done(result: GateResult, line: int | None, path: str, model: str | None = None) -> GateResult:
+def _done(
+    result: GateResult, line: int | None, path: str, model: str | None = None, spec: dict[str, Any] | None = None
+) -> GateResult:
     return GateResult(
-        result.kind, result.gate, result.passed, result.observed, result.detail, model, line, path
+        result.kind, result.gate, result.passed, result.observed, result.detail, model, line, path, spec
     )
+
+
+def recheck(spec: Mapping[str, Any], ctx: Context) -> GateResult | None:
+    """Re-evaluate a time- or principal-bound gate of a saved plan at apply time."""
+    from aliasgate.freeze import parse_window
+
+    if "freeze" in spec:
+        f = spec["freeze"]
+        return _freeze(FreezeGate(tuple(parse_window(w) for w in f["windows"]), f.get("tz", "UTC")), ctx)
+    if "principals" in spec:
+        return _principals(PrincipalsGate(tuple(spec["principals"])), ctx)
+    return None
 
 
 def describe(gate: Gate) -> str:

@@ -555,8 +555,13 @@ def execute(
     stop = stop or threading.Event()
     fatal: list[str] = []
     parallel = max(1, min(options.parallel, MAX_PARALLEL))
-    todo = deque(plan.deletions)
-    running: set[Future[Outcome]] = set()
+    # One deletion per model at a time, oldest first: every backend seals a model's audit
+    # records one after another (a transaction, or a lock on MLflow), so parallel deletions of
+    # one model would only queue; models proceed in parallel.
+    queues: dict[str, deque[Verdict]] = {}
+    for verdict in sorted(plan.deletions, key=lambda d: (d.model, d.number)):
+        queues.setdefault(verdict.model, deque()).append(verdict)
+    running: dict[Future[Outcome], str] = {}
 
     def report(outcome: Outcome) -> None:
         result.outcomes.append(outcome)
@@ -564,20 +569,26 @@ def execute(
             on_outcome(outcome)
 
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="cleanup") as pool:
-        while todo or running:
-            while todo and len(running) < parallel and not stop.is_set():
-                verdict = todo.popleft()
-                running.add(pool.submit(_delete_one, registry, plan, verdict, prov, now, options, stop))
+        while True:
+            while len(running) < parallel and not stop.is_set():
+                busy = set(running.values())
+                model = next((m for m, q in queues.items() if q and m not in busy), None)
+                if model is None:
+                    break
+                verdict = queues[model].popleft()
+                fut = pool.submit(_delete_one, registry, plan, verdict, prov, now, options, stop)
+                running[fut] = model
             if not running:
-                break  # stopped with nothing in flight
+                break  # all done, or stopped with nothing in flight
             done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in done:
-                running.discard(fut)
+                del running[fut]
                 outcome = fut.result()
                 report(outcome)
                 if outcome.fatal and not stop.is_set():
                     fatal.append(outcome.message)
                     stop.set()
+    todo = [v for q in queues.values() for v in q]
     for verdict in todo:
         report(Outcome(verdict.model, verdict.number, NOT_STARTED, "stopped before it was attempted"))
     if fatal:

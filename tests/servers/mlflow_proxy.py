@@ -18,7 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class RecordingProxy:
             def _handle(self) -> None:
                 proxy._forward(self)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _handle  # noqa: N815
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -110,7 +118,9 @@ class RecordingProxy:
         with self._lock:
             return [f"{r.method} {_short(r.path)}" for r in self.requests]
 
-    def hold(self, method: str, path_suffix: str, *, times: int = 1) -> tuple[threading.Event, threading.Event]:
+    def hold(
+        self, method: str, path_suffix: str, *, times: int = 1
+    ) -> tuple[threading.Event, threading.Event]:
         """Pause matching requests before they reach the server.
 
         Returns ``(reached, release)``: ``reached`` is set when a request is being held;
@@ -122,7 +132,9 @@ class RecordingProxy:
         assert rule.gate is not None
         return rule.reached, rule.gate
 
-    def answer(self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1) -> threading.Event:
+    def answer(
+        self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1
+    ) -> threading.Event:
         """Answer the next ``times`` matching requests with ``status``/``body`` instead of forwarding."""
         rule = _Rule(_matcher(method, path_suffix), times, status=status, body=body.encode())
         with self._lock:

@@ -102,7 +102,9 @@ def ensure_mlflow(*, log: Any = None) -> Path:
             text=True,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"pip install {REQUIREMENT} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise RuntimeError(
+                f"pip install {REQUIREMENT} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         marker.write_text(REQUIREMENT + "\n")
     return python
 

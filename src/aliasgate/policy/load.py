@@ -92,8 +92,12 @@ class _Marks:
         return self.values.get(p, (1, 1))
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read, validate and type a policy file; raises PolicyError listing every problem."""
+def load_policy(path: str | Path, *, use_cache: bool = True) -> Policy:
+    """Read, validate and type a policy file; raises PolicyError listing every problem.
+
+    A policy the schema accepted once is remembered by content hash (see
+    :func:`_cache_marker`), so later commands skip importing jsonschema; the
+    semantic checks run every time."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -103,10 +107,10 @@ def load_policy(path: str | Path) -> Policy:
         ) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read policy file {path}: {exc.strerror}") from None
-    return load_text(raw, str(path))
+    return load_text(raw, str(path), use_cache=use_cache)
 
 
-def load_text(raw: bytes | str, filename: str) -> Policy:
+def load_text(raw: bytes | str, filename: str, *, use_cache: bool = False) -> Policy:
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
     sha = hashlib.sha256(data_bytes).hexdigest()
     try:
@@ -120,14 +124,42 @@ def load_text(raw: bytes | str, filename: str) -> Policy:
         raise PolicyError(issues)  # not YAML at all: nothing more to check
     if data is None:
         raise PolicyError([PolicyIssue(filename, 1, 1, "$", "the policy is empty (start with `version: 1`)")])
-    issues.extend(_schema_issues(data, filename, marks))
+    marker = _cache_marker(sha) if use_cache else None
+    if marker is None or not marker.exists():
+        schema_issues = _schema_issues(data, filename, marks)
+        issues.extend(schema_issues)
     bad_paths = {_path_key(i.path) for i in issues}
     builder = _Builder(filename, marks, issues, bad_paths)
     policy = builder.build(data, sha)
     if issues:
         issues.sort(key=lambda i: (i.line, i.column, i.path))
         raise PolicyError(_dedupe(issues))
+    if marker is not None and not marker.exists():
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only home only costs the next run a schema check
     return policy
+
+
+def _cache_marker(policy_sha: str) -> Path | None:
+    """Where "this exact policy passed this exact schema" is remembered.
+
+    Validation is a pure function of the policy bytes and the schema, so the
+    verdict is keyed by both hashes (and the aliasgate version). Only passes are
+    cached; PROMOTE_NO_CACHE=1 turns it off."""
+    import os
+
+    from aliasgate import __version__
+
+    if os.environ.get("PROMOTE_NO_CACHE"):
+        return None
+    base = os.environ.get("PROMOTE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "aliasgate"
+    )
+    schema_sha = hashlib.sha256(schema_text().encode()).hexdigest()[:16]
+    return Path(base) / "valid-policies" / f"{policy_sha}-{schema_sha}-{__version__}"
 
 
 def _dedupe(issues: list[PolicyIssue]) -> list[PolicyIssue]:
@@ -153,7 +185,10 @@ def _loader() -> Any:
     """The safe loader, plus YAML 1.2 floats: PyYAML reads ``1e-3`` as a string (YAML 1.1)."""
     import yaml
 
-    class PolicyLoader(yaml.SafeLoader):
+    # libyaml's parser when present (10x faster on big policies), same safe constructor either way.
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class PolicyLoader(base):  # type: ignore[valid-type,misc]
         pass
 
     PolicyLoader.add_implicit_resolver(
@@ -656,6 +691,12 @@ class _Builder:
         protect_t = tuple(p for p in protect if isinstance(p, str)) if isinstance(protect, list) else ("*",)
         keep_if = []
         for j, g in enumerate(_list(raw.get("keep_if"))):
+            if isinstance(g, Mapping) and "of" in g:
+                self.issue(
+                    (*path, "keep_if", j, "of"),
+                    "`of` names a bundle member; a keep_if gate is about the version being kept",
+                    key=True,
+                )
             gate = self.gate(g, (*path, "keep_if", j), (), False, keep=True)
             if gate is not None:
                 keep_if.append(gate)

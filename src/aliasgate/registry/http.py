@@ -94,8 +94,11 @@ class Transport:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         timeout: tuple[float, float] | None = None,
+        retry_statuses: frozenset[int] = frozenset(),
     ) -> requests.Response:
-        """``timeout`` overrides the session's (connect, read) seconds for this call only."""
+        """``timeout`` overrides the session's (connect, read) seconds for this call only;
+        ``retry_statuses`` adds statuses retried for an idempotent request (e.g. 500 for a
+        GraphQL read, which changes nothing however often it is sent)."""
         import requests
 
         timeout = timeout or self.timeout
@@ -133,7 +136,7 @@ class Transport:
             status = response.status_code
             retry_after = _retry_after(response)
             retryable = status in RETRY_STATUSES_ANY or (status == 503 and retry_after is not None)
-            retryable = retryable or (idempotent and status in RETRY_STATUSES_IDEMPOTENT)
+            retryable = retryable or (idempotent and status in RETRY_STATUSES_IDEMPOTENT | retry_statuses)
             if retryable and attempt < self.retry.attempts and waited < self.retry.budget:
                 waited += self._wait(attempt, retry_after, waited)
                 continue

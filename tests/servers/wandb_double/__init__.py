@@ -47,13 +47,17 @@ def demo(state: State | None = None, *, seed: str | Path | None = None, metrics_
     state.add_org("acme", "acme-org")
     state.add_team("ml", org="acme")
     state.add_account("ci-bot", CI_KEY, teams={"ml": "member"}, service=True, org="acme", org_role="member")
-    state.add_account("alice", ALICE_KEY, teams={"ml": "member"}, org="acme", org_role="member",
-                      default_entity="ml")
+    state.add_account(
+        "alice", ALICE_KEY, teams={"ml": "member"}, org="acme", org_role="member", default_entity="ml"
+    )
     state.add_account("vera", VIEWER_KEY, teams={"ml": "viewer"}, org="acme", org_role="member")
     project = state.add_project("ml", "demo")
     source = state.add_project("ml", "training")
     registry = state.add_registry(
-        "acme", "model", roles={"ci-bot": "admin", "alice": "member", "vera": "viewer"}, protected=["production"]
+        "acme",
+        "model",
+        roles={"ci-bot": "admin", "alice": "member", "vera": "viewer"},
+        protected=["production"],
     )
     if seed is not None:
         from aliasgate import seed as seed_file

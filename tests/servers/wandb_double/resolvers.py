@@ -577,7 +577,9 @@ def _art_ttl_inherited(art: Artifact, _: Any) -> bool:
 
 @resolves("Artifact", "tags")
 def _art_tags(art: Artifact, _: Any) -> list[dict[str, Any]]:
-    return [{"id": gql_id("Tag", t), "name": t, "tagCategoryName": None, "attributes": None} for t in art.tags]
+    return [
+        {"id": gql_id("Tag", t), "name": t, "tagCategoryName": None, "attributes": None} for t in art.tags
+    ]
 
 
 @resolves("Artifact", "historyStep")
@@ -715,7 +717,11 @@ def _unlink_artifact(_: Any, info: graphql.GraphQLResolveInfo, input: dict[str, 
         parse_id(input["artifactID"], "Artifact"),
         parse_id(input["artifactPortfolioID"], "ArtifactCollection"),
     )
-    return {"artifactID": input["artifactID"], "success": True, "clientMutationId": input.get("clientMutationId")}
+    return {
+        "artifactID": input["artifactID"],
+        "success": True,
+        "clientMutationId": input.get("clientMutationId"),
+    }
 
 
 def _update_collection(kind: str, id_field: str) -> Resolver:
@@ -756,7 +762,10 @@ def schema() -> graphql.GraphQLSchema:
 
 
 def execute(
-    state: State, account: Account | None, document: graphql.DocumentNode, variables: dict[str, Any] | None,
+    state: State,
+    account: Account | None,
+    document: graphql.DocumentNode,
+    variables: dict[str, Any] | None,
     operation_name: str | None,
 ) -> graphql.ExecutionResult:
     return graphql.execute(

@@ -34,7 +34,10 @@ def main(base_url: str, admin_key: str, member_key: str) -> dict[str, Any]:
     art = api.artifact("ml/demo/bert-classifier:staging")
     step("fetch_staging", {"version": art.version, "aliases": sorted(art.aliases), "metadata": art.metadata})
     run = art.logged_by()
-    step("logged_by", {"name": run.name if run else None, "val_f1": run.summary_metrics.get("val_f1") if run else None})
+    step(
+        "logged_by",
+        {"name": run.name if run else None, "val_f1": run.summary_metrics.get("val_f1") if run else None},
+    )
 
     # Promote: add production, drop staging (AddAliases, DeleteAliases, UpdateArtifact).
     art.aliases.append("production")
@@ -62,12 +65,12 @@ def main(base_url: str, admin_key: str, member_key: str) -> dict[str, Any]:
     try:
         api.artifact("ml/demo/bert-classifier:v1")
         step("deleted", "still there")
-    except Exception as exc:  # noqa: BLE001 - the SDK raises ValueError/CommError variants
+    except Exception as exc:
         step("deleted", type(exc).__name__)
     try:
         api.artifact("ml/demo/bert-classifier:production").delete()
         step("delete_with_alias", "deleted")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         step("delete_with_alias", type(exc).__name__)
 
     # W&B Registry: a Member may not move the protected alias, an Admin may.
@@ -77,19 +80,22 @@ def main(base_url: str, admin_key: str, member_key: str) -> dict[str, Any]:
     try:
         mine.save()
         step("registry_member_move", "moved")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         step("registry_member_move", f"{type(exc).__name__}: {exc}")
     reg = api.artifact("acme-org/wandb-registry-model/bert-classifier:staging")
     reg.aliases.append("production")
     reg.save()
-    step("registry_admin_move", sorted(api.artifact("acme-org/wandb-registry-model/bert-classifier:production").aliases))
+    step(
+        "registry_admin_move",
+        sorted(api.artifact("acme-org/wandb-registry-model/bert-classifier:production").aliases),
+    )
 
     # Deleting a registry version unlinks it; the source artifact stays.
     api.artifact("acme-org/wandb-registry-model/bert-classifier:v1").delete()
     try:
         api.artifact("acme-org/wandb-registry-model/bert-classifier:v1")
         step("unlinked", "still linked")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         step("unlinked", type(exc).__name__)
     step("source_kept", api.artifact("ml/training/bert-classifier:v1").version)
     return out
@@ -145,6 +151,6 @@ if __name__ == "__main__":
         sys.exit(0)
     try:
         result = main(*sys.argv[1:4])
-    except Exception as exc:  # noqa: BLE001 - report, never hide
+    except Exception as exc:
         result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     print(json.dumps(result, default=str))

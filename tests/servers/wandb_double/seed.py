@@ -80,8 +80,9 @@ def seed_registry(
 ) -> dict[VersionId, Artifact]:
     """Log each version to ``source`` (a team project), then link it into the registry
     collection of the same name so the link index equals the seed's version number."""
-    arts = seed_project(state, [ModelSeed(m.name, m.description, m.versions) for m in models], source,
-                        metrics_in=metrics_in)
+    arts = seed_project(
+        state, [ModelSeed(m.name, m.description, m.versions) for m in models], source, metrics_in=metrics_in
+    )
     for model in models:
         for v in sorted(model.versions, key=lambda v: v.number):
             art = arts[VersionId(model.name, v.number)]
@@ -93,8 +94,12 @@ def seed_registry(
             admin = _registry_admin(state, registry)
             membership = state.link_artifact(
                 admin,
-                {"artifactID": _gid(art), "artifactPortfolioName": model.name,
-                 "entityName": registry.entity, "projectName": registry.name},
+                {
+                    "artifactID": _gid(art),
+                    "artifactPortfolioName": model.name,
+                    "entityName": registry.entity,
+                    "projectName": registry.name,
+                },
             )
             membership.created_at = v.created_at
         coll = state.find_collection(registry, model.name)

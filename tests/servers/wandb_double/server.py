@@ -174,16 +174,24 @@ class WandbDouble:
         op_type = operation.operation.value if operation is not None else None
         root_fields = []
         if operation is not None:
-            root_fields = [s.name.value for s in operation.selection_set.selections if isinstance(s, graphql.FieldNode)]
+            root_fields = [
+                s.name.value for s in operation.selection_set.selections if isinstance(s, graphql.FieldNode)
+            ]
         names = {n for n in [operation_name, *root_fields] if n}
 
         with self.state.lock:
             account = self._authenticate(headers)
-        entry = Entry(operation_name, op_type, root_fields, query, variables, account.username if account else None)
+        entry = Entry(
+            operation_name, op_type, root_fields, query, variables, account.username if account else None
+        )
         self.journal.add(entry)
         if account is None:
             entry.status = 401
-            return 401, {"WWW-Authenticate": 'Basic realm="wandb"'}, {"errors": [{"message": "user is not logged in"}]}
+            return (
+                401,
+                {"WWW-Authenticate": 'Basic realm="wandb"'},
+                {"errors": [{"message": "user is not logged in"}]},
+            )
 
         fault = self._take(self.faults, names, lambda f: f.match)
         if fault is not None:
@@ -255,7 +263,7 @@ class WandbDouble:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if self.path.rstrip("/") != "/graphql":
@@ -277,7 +285,7 @@ class WandbDouble:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
                     pass
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler

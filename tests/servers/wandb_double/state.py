@@ -532,9 +532,7 @@ class State:
                 raise GraphQLFault(f"artifact collection {item['artifactCollectionName']} not found")
             membership = self.membership(coll, art)
             if membership is None:
-                raise GraphQLFault(
-                    f"artifact {gql_id('Artifact', art.id)} is not a version of {coll.name}"
-                )
+                raise GraphQLFault(f"artifact {gql_id('Artifact', art.id)} is not a version of {coll.name}")
             self.require(account, project, "member", f"{action} aliases")
             if project.is_registry and alias in project.protected_aliases:
                 self.require(account, project, "admin", f"{action} the protected alias {alias!r}")
@@ -703,7 +701,9 @@ class State:
         self._refresh_latest(coll)
         coll.updated_at = self.clock.now()
 
-    def update_collection(self, account: Account | None, coll: Collection, data: dict[str, Any]) -> Collection:
+    def update_collection(
+        self, account: Account | None, coll: Collection, data: dict[str, Any]
+    ) -> Collection:
         project = self.project_of(coll)
         self.require(account, project, "member", "edit collections")
         if data.get("name") is not None:

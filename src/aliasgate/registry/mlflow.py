@@ -1,0 +1,1196 @@
+"""MLflow Model Registry over its REST API (``requests`` only; mlflow is never imported).
+
+URIs: ``mlflow+http://HOST:PORT[/PREFIX]``, ``mlflow+https://...``, or ``mlflow`` to take
+``MLFLOW_TRACKING_URI``. Credentials come from the environment like MLflow's own client:
+``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (basic), else ``MLFLOW_TRACKING_TOKEN``
+(bearer, for servers behind a proxy), else ``~/.mlflow/credentials``; TLS from
+``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_SERVER_CERT_PATH`` and
+``MLFLOW_TRACKING_CLIENT_CERT_PATH``. Every secret is registered for redaction.
+
+What a version looks like here
+    metrics: numeric version tags, else the source run's latest metrics (``runs/get``, fetched
+    only when a metric is asked for that no tag has); metadata: the version tags (JSON numbers,
+    booleans, lists and objects decoded); source: the run and the logged model MLflow recorded.
+    Lineage is the version tag ``aliasgate.inputs`` (``"bert-tokenizer:v2, other:v5"``), written
+    by the training code; MLflow itself records no model-to-model lineage, so a version without
+    that tag has ``lineage_recorded=False`` and lineage gates fail closed on it.
+
+How a move is guarded (MLflow has no compare-and-swap)
+    1. lock: create the registered model ``aliasgate-lock.<model>.<gen>``. Creation is atomic:
+       a second creator gets ``RESOURCE_ALREADY_EXISTS`` and waits. The lock carries its owner,
+       a token and a lease (``PROMOTE_MLFLOW_LOCK_TTL``, default 60 s).
+    2. re-read the model under the lock (one ``registered-models/get``: aliases, audit head);
+       the alias must still be on the expected version, else :class:`Conflict`, nothing written.
+    3. write the sealed audit record as a model tag ``aliasgate.audit.<seq>`` (write-ahead),
+    4. move or remove the alias (the 400 ``UNIQUE constraint failed`` of a concurrent first
+       creation is retried),
+    5. write the chain head ``aliasgate.audit.head`` (the commit point), 6. delete the lock.
+    Six requests per move. A record whose head was never written (a crash between 3 and 5) is
+    settled by the next lock holder: kept if the alias is where it says, else dropped.
+
+    Stale locks: a lock whose lease ran out (judged on the server's clock: its
+    ``creation_timestamp`` against the ``Date`` of the answer) is never deleted by someone else;
+    the next job takes ``<gen+1>`` instead and records the generation in the model tag
+    ``aliasgate.lock.gen``. A holder sends no write once its lease is within one request timeout
+    of its end, and then leaves its lock to expire rather than delete what may be another's.
+
+Guaranteed, between aliasgate processes sharing a server: one move per model at a time; every
+move starts from the holder the previous one left (or fails with exit 4, changing nothing);
+every move has its audit record, and an alias is never left on nothing. Not guaranteed: writes
+by clients that bypass aliasgate (MlflowClient, the UI) take no lock and can still race; a
+holder stalled longer than its lease (a paused VM) can be overtaken; the server's clock must
+not jump. See docs/backends/mlflow.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import email.utils
+import json
+import os
+import random
+import socket
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from aliasgate import audit, secrets
+from aliasgate.errors import (
+    AliasgateError,
+    AuthError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RegistryError,
+    conflict,
+)
+from aliasgate.model import AliasOp, Principal, Version, VersionId, iso
+from aliasgate.registry.http import RetryPolicy, Transport, default_timeout
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+API = "/api/2.0/mlflow"
+
+# Tags aliasgate writes. Registered-model tag values are a String(5000) column in MLflow's
+# SQL schema (the REST validator allows 100,000, but MySQL/Postgres enforce the column), so
+# records are kept under TAG_LIMIT characters: plain JSON, else zlib+base64, else split.
+TAG_PREFIX = "aliasgate."
+AUDIT_PREFIX = "aliasgate.audit."
+HEAD_TAG = "aliasgate.audit.head"
+GEN_TAG = "aliasgate.lock.gen"
+INPUTS_TAG = "aliasgate.inputs"
+LOCK_PREFIX = "aliasgate-lock."
+TAG_LIMIT = 5000
+
+DEFAULT_LOCK_TTL = 60.0
+UNIQUE_RETRIES = 4
+_UNIQUE_MARKERS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
+
+
+# -- opening ------------------------------------------------------------------------------------------
+
+
+def open(uri: str, options: Mapping[str, Any]) -> MlflowRegistry:
+    base, userinfo = _base_url(uri)
+    creds = Credentials.from_env(userinfo)
+    return MlflowRegistry(base, creds, settings=Settings.from_env(base), session=options.get("session"))
+
+
+def _base_url(uri: str) -> tuple[str, tuple[str, str] | None]:
+    """``mlflow+http://h:p/x`` -> (``http://h:p/x``, userinfo); ``mlflow`` -> MLFLOW_TRACKING_URI."""
+    if uri == "mlflow":
+        target = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+        if not target:
+            raise InvalidInput(
+                "--registry mlflow takes the server from MLFLOW_TRACKING_URI, which is not set",
+                hint="export MLFLOW_TRACKING_URI=https://mlflow.example.com or use --registry mlflow+https://HOST",
+            )
+        where = "MLFLOW_TRACKING_URI"
+    elif uri.startswith(("mlflow+http://", "mlflow+https://")):
+        target, where = uri[len("mlflow+") :], "--registry"
+    else:
+        raise InvalidInput(
+            f"invalid MLflow registry {uri!r}: expected mlflow+http://HOST:PORT, mlflow+https://HOST or mlflow"
+        )
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"{where} {secrets.strip_userinfo(target)!r} is not an http(s) URL of an MLflow tracking server "
+            "(aliasgate talks to the server's REST API; file:, sqlite: and databricks URIs are not supported)"
+        )
+    userinfo = None
+    if parts.username is not None:
+        from urllib.parse import unquote
+
+        userinfo = (unquote(parts.username), unquote(parts.password or ""))
+        secrets.register(userinfo[1])
+    netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    if ":" in (parts.hostname or "") and not netloc.startswith("["):
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return base, userinfo
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How we authenticate, and how to name the account in messages (never the secret)."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    source: str = ""
+
+    @classmethod
+    def from_env(cls, userinfo: tuple[str, str] | None = None) -> Credentials:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME") or None
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or None
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN") or None
+        secrets.register(password)
+        secrets.register(token)
+        if user or password:
+            if not (user and password):
+                missing = "MLFLOW_TRACKING_PASSWORD" if user else "MLFLOW_TRACKING_USERNAME"
+                raise InvalidInput(f"{missing} is not set: basic auth needs both username and password")
+            return cls(user, password, source="MLFLOW_TRACKING_USERNAME/PASSWORD")
+        if userinfo is not None:
+            return cls(userinfo[0], userinfo[1], source="the registry URL")
+        if token:
+            return cls(token=token, source="MLFLOW_TRACKING_TOKEN")
+        return _credentials_file()
+
+    @property
+    def account(self) -> str:
+        if self.username:
+            return f"account {self.username!r}"
+        if self.token:
+            return "the account of MLFLOW_TRACKING_TOKEN"
+        return "an anonymous client (no MLflow credentials set)"
+
+    def apply(self, session: requests.Session) -> None:
+        if self.username is not None:
+            session.auth = (self.username, self.password or "")
+        elif self.token is not None:
+            session.headers["Authorization"] = f"Bearer {self.token}"
+
+
+def _credentials_file() -> Credentials:
+    """``~/.mlflow/credentials`` (section ``[mlflow]``), as MLflow's client reads it."""
+    path = Path.home() / ".mlflow" / "credentials"
+    if not path.is_file():
+        return Credentials()
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return Credentials()
+    user = parser.get("mlflow", "mlflow_tracking_username", fallback=None)
+    password = parser.get("mlflow", "mlflow_tracking_password", fallback=None)
+    secrets.register(password)
+    if user and password:
+        return Credentials(user, password, source=str(path))
+    return Credentials()
+
+
+def _flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Lock lease and connection handling, from PROMOTE_MLFLOW_* / PROMOTE_HTTP_KEEPALIVE."""
+
+    lock_ttl: float = DEFAULT_LOCK_TTL
+    lock_wait: float = 2 * DEFAULT_LOCK_TTL
+    keepalive: bool = False
+    verify: bool | str = True
+    client_cert: str | None = None
+
+    @classmethod
+    def from_env(cls, base: str) -> Settings:
+        ttl = _seconds("PROMOTE_MLFLOW_LOCK_TTL", DEFAULT_LOCK_TTL)
+        wait = _seconds("PROMOTE_MLFLOW_LOCK_WAIT", 2 * ttl)
+        # uvicorn (MLflow's default server, 4 workers) answers a reused connection ~45 ms
+        # later than a fresh one (measured: 48-52 ms vs 7-11 ms per request); with TLS a new
+        # connection costs handshakes instead. So: fresh connections for http, keep-alive for https.
+        keepalive = _flag("PROMOTE_HTTP_KEEPALIVE")
+        if keepalive is None:
+            keepalive = base.startswith("https://")
+        insecure = _flag("MLFLOW_TRACKING_INSECURE_TLS") or False
+        cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None
+        if insecure and cert:
+            raise InvalidInput(
+                "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH are both set; choose one"
+            )
+        verify: bool | str = False if insecure else (cert or True)
+        return cls(ttl, wait, keepalive, verify, os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None)
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be more than 0 seconds")
+    return value
+
+
+# -- the registry ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ModelState:
+    """One ``registered-models/get`` answer: aliases, tags, latest, and the server's clock."""
+
+    name: str
+    aliases: dict[str, int]
+    tags: dict[str, str]
+    latest: int | None
+    server_time: float | None  # seconds since the epoch, from the Date header
+
+
+class MlflowRegistry:
+    """The MLflow Model Registry as aliasgate's :class:`~aliasgate.registry.Registry`."""
+
+    atomic_batches = False
+    lineage_recorded = True  # through the aliasgate.inputs version tag (per version otherwise)
+    page_size = 1000  # versions per search page; every page is read before versions() returns
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials | None = None,
+        *,
+        settings: Settings | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        import requests
+
+        self.base_url = base_url
+        self.uri = f"mlflow+{base_url}"
+        self.credentials = credentials or Credentials()
+        self.settings = settings or Settings()
+        sess = session or requests.Session()
+        self.credentials.apply(sess)
+        sess.verify = self.settings.verify
+        if self.settings.client_cert:
+            sess.cert = self.settings.client_cert
+        if self.settings.verify is False:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if not self.settings.keepalive:
+            sess.headers["Connection"] = "close"
+        self.transport = Transport(base_url, session=sess, what="MLflow server")
+        # Writes under a lock go one attempt at a time; _guarded retries them within the lease.
+        self._single = Transport(base_url, session=sess, what="MLflow server", retry=RetryPolicy(attempts=1))
+        self._models: dict[str, _ModelState] = {}
+        self._runs: dict[str, dict[str, float]] = {}
+        self._principal: Principal | None = None
+
+    def close(self) -> None:
+        self.transport.close()
+
+    @property
+    def requests_sent(self) -> int:
+        return self.transport.requests_sent + self._single.requests_sent
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        body: Mapping[str, Any] | None = None,
+        need: str = "READ",
+        action: str,
+        model: str | None = None,
+        version: int | None = None,
+        idempotent: bool | None = None,
+        transport: Transport | None = None,
+        timeout: tuple[float, float] | None = None,
+        api: str = API,
+    ) -> requests.Response:
+        """Send one request; answer the response on 2xx, else raise the mapped error."""
+        t = transport or self.transport
+        response = t.request(
+            method,
+            f"{api}/{endpoint}",
+            params=params,
+            json=body,
+            idempotent=method == "GET" if idempotent is None else idempotent,
+            timeout=timeout,
+        )
+        if response.status_code < 300:
+            return response
+        raise self._error(response, need=need, action=action, model=model, version=version)
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            raise RegistryError(
+                f"the MLflow server at {self.base_url} answered {response.request.method} "
+                f"{urlsplit(response.url).path} with something that is not JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise RegistryError(f"unexpected answer from the MLflow server at {self.base_url}")
+        return data
+
+    def _error(
+        self, response: requests.Response, *, need: str, action: str, model: str | None, version: int | None
+    ) -> AliasgateError:
+        status = response.status_code
+        code, message = _mlflow_error(response)
+        message = secrets.redact(message)
+        if status == 401:
+            hint = (
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+                if not (self.credentials.username or self.credentials.token)
+                else "check the credentials (the password is never shown)"
+            )
+            if self.credentials.token and not self.credentials.username:
+                hint = (
+                    "MLflow's basic-auth app accepts only username and password; MLFLOW_TRACKING_TOKEN is "
+                    "for servers behind a proxy that checks bearer tokens"
+                )
+            return AuthError(
+                f"the MLflow server at {self.base_url} did not accept {self.credentials.account} "
+                f"(401 on {action}; credentials from {self.credentials.source or 'nowhere'})",
+                model=model,
+                version=version,
+                hint=hint,
+            )
+        if status == 403 and "Invalid Host header" in message:
+            return RegistryError(
+                f"the MLflow server at {self.base_url} refused the Host header (403: {message})",
+                hint="start the server with --allowed-hosts naming the host clients use",
+            )
+        if status == 403:
+            target = f"registered model {model!r}" if model else "this server"
+            grant = (
+                f"an MLflow admin can grant it: POST /api/3.0/mlflow/users/permissions/grant "
+                f'{{"username": "{self.credentials.username or "..."}", "resource_type": "registered_model", '
+                f'"resource_id": "{model or "..."}", "permission": "{need}"}}'
+            )
+            return AuthError(
+                f"{self.credentials.account} lacks {need} permission on {target}: MLflow refused to {action} "
+                "(403); nothing was changed",
+                hint=grant,
+            )
+        if status == 404 and code == "RESOURCE_DOES_NOT_EXIST":
+            return NotFound(message or "not found", model=model, version=version)
+        if status == 404:
+            return RegistryError(
+                f"the MLflow server at {self.base_url} has no {urlsplit(response.url).path} (404); "
+                "is this an MLflow tracking server (2.9 or newer)?"
+            )
+        if status == 500 and self.credentials.token and not self.credentials.username:
+            return AuthError(
+                f"the MLflow server at {self.base_url} failed (500) on {action} with a bearer token",
+                model=model,
+                version=version,
+                hint="MLflow's basic-auth app accepts only username and password (MLFLOW_TRACKING_USERNAME/PASSWORD)",
+            )
+        detail = f"{code}: {message}" if code else message or response.reason
+        return RegistryError(
+            f"MLflow refused to {action} (HTTP {status} {detail})".strip(), model=model, version=version
+        )
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def whoami(self) -> Principal:
+        if self._principal is not None:
+            return self._principal
+        response = self.transport.request("GET", f"{API}/users/current", idempotent=True)
+        if response.status_code == 200:
+            user = self._json(response).get("user") or {}
+            name = str(user.get("username") or self.credentials.username or "unknown")
+            detail = {"server": self.base_url, "is_admin": bool(user.get("is_admin"))}
+            self._principal = Principal(name, True, "mlflow users/current", detail)
+        elif response.status_code == 404:
+            configured = self.credentials.username or os.environ.get("PROMOTE_PRINCIPAL") or _os_user()
+            how = (
+                "MLFLOW_TRACKING_USERNAME"
+                if self.credentials.username
+                else ("PROMOTE_PRINCIPAL" if os.environ.get("PROMOTE_PRINCIPAL") else "os user")
+            )
+            self._principal = Principal(
+                configured,
+                False,
+                f"{how}; the MLflow server has no authentication (users/current: 404)",
+                {"server": self.base_url, "auth": "none: anyone who reaches this server can move aliases"},
+            )
+        else:
+            raise self._error(response, need="READ", action="read the current user", model=None, version=None)
+        return self._principal
+
+    def models(self) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"max_results": 1000}
+            if token:
+                params["page_token"] = token
+            data = self._json(
+                self._call("GET", "registered-models/search", params=params, action="list models")
+            )
+            for m in data.get("registered_models") or []:
+                tags = _tags(m.get("tags"))
+                name = str(m.get("name"))
+                if name.startswith(LOCK_PREFIX) or tags.get("mlflow.prompt.is_prompt") == "true":
+                    continue
+                names.append(name)
+            token = data.get("next_page_token") or None
+            if not token:
+                return sorted(set(names))
+
+    def _model(self, model: str, *, fresh: bool = False) -> _ModelState:
+        if not fresh and model in self._models:
+            return self._models[model]
+        response = self._call(
+            "GET", "registered-models/get", params={"name": model}, action="read the model", model=model
+        )
+        rm = self._json(response).get("registered_model") or {}
+        tags = _tags(rm.get("tags"))
+        if tags.get("mlflow.prompt.is_prompt") == "true":
+            raise NotFound("is an MLflow prompt, not a registered model", model=model)
+        latest = [int(v["version"]) for v in rm.get("latest_versions") or [] if "version" in v]
+        state = _ModelState(
+            model,
+            {str(a["alias"]): int(a["version"]) for a in rm.get("aliases") or []},
+            tags,
+            max(latest) if latest else None,
+            _server_time(response),
+        )
+        self._models[model] = state
+        return state
+
+    def aliases(self, model: str) -> dict[str, int]:
+        return dict(sorted(self._model(model).aliases.items()))
+
+    def latest(self, model: str) -> int | None:
+        return self._model(model).latest
+
+    def version(self, model: str, number: int) -> Version:
+        response = self._call(
+            "GET",
+            "model-versions/get",
+            params={"name": model, "version": str(number)},
+            action="read the version",
+            model=model,
+            version=number,
+        )
+        mv = self._json(response).get("model_version") or {}
+        return self._version(model, mv, None)
+
+    def versions(self, model: str) -> list[Version]:
+        state = self._model(model, fresh=True)  # aliases: search results do not carry them
+        by_version: dict[int, list[str]] = {}
+        for alias, number in sorted(state.aliases.items()):
+            by_version.setdefault(number, []).append(alias)
+        seen: dict[int, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            params: list[tuple[str, Any]] = [
+                ("filter", f"name={_quote(model)}"),
+                ("max_results", self.page_size),
+                ("order_by", "version_number DESC"),
+            ]
+            if token:
+                params.append(("page_token", token))
+            data = self._json(
+                self._call("GET", "model-versions/search", params=params, action="list versions", model=model)
+            )
+            for mv in data.get("model_versions") or []:
+                seen.setdefault(int(mv["version"]), mv)
+            token = data.get("next_page_token") or None
+            if not token:
+                break
+        return [
+            self._version(model, seen[n], tuple(by_version.get(n, ()))) for n in sorted(seen, reverse=True)
+        ]
+
+    def _version(self, model: str, mv: Mapping[str, Any], aliases: tuple[str, ...] | None) -> Version:
+        number = int(mv["version"])
+        tags = _tags(mv.get("tags"))
+        user_tags = {k: v for k, v in tags.items() if not k.startswith((TAG_PREFIX, "mlflow."))}
+        tag_metrics: dict[str, float] = {}
+        for key, value in user_tags.items():
+            number_value = _as_number(value)
+            if number_value is not None:
+                tag_metrics[key] = number_value
+        run_id = str(mv.get("run_id") or "") or None
+        if run_id and run_id.startswith("REDACTED"):
+            run_id = None
+        metrics = _Metrics(
+            tag_metrics, (lambda: self._run_metrics(run_id, model, number)) if run_id else None
+        )
+        lineage, recorded = _lineage(tags.get(INPUTS_TAG))
+        created_ms = mv.get("creation_timestamp")
+        created = (
+            datetime.fromtimestamp(int(created_ms) / 1000, timezone.utc)
+            if created_ms
+            else datetime.now(timezone.utc)
+        )
+        return Version(
+            model=model,
+            number=number,
+            created_at=created,
+            created_by=str(mv.get("user_id") or "") or None,
+            aliases=tuple(
+                sorted(aliases if aliases is not None else (str(a) for a in mv.get("aliases") or []))
+            ),
+            metrics=metrics,
+            metadata={k: _decode(v) for k, v in sorted(user_tags.items())},
+            lineage=lineage,
+            lineage_recorded=recorded,
+            source=_source(mv, run_id),
+        )
+
+    def _run_metrics(self, run_id: str, model: str, number: int) -> dict[str, float]:
+        if run_id not in self._runs:
+            try:
+                response = self._call(
+                    "GET",
+                    "runs/get",
+                    params={"run_id": run_id},
+                    action=f"read the metrics of source run {run_id}",
+                    model=model,
+                    version=number,
+                )
+            except NotFound:
+                self._runs[run_id] = {}
+            else:
+                run = self._json(response).get("run") or {}
+                metrics = ((run.get("data") or {}).get("metrics")) or []
+                self._runs[run_id] = {
+                    str(m["key"]): float(m["value"]) for m in metrics if _as_float(m.get("value")) is not None
+                }
+        return self._runs[run_id]
+
+    def audit_log(self, model: str) -> audit.AuditLog:
+        """Committed records (up to the head), plus a write-ahead record whose move did happen."""
+        state = self._model(model, fresh=True)
+        head = _head(state.tags)
+        upto = head.seq if head is not None else 0
+        top = _max_seq(state.tags)
+        records = [
+            _read_record(state.tags, seq) for seq in range(1, upto + 1) if _has_record(state.tags, seq)
+        ]
+        if top == upto + 1:
+            pending = _pending(state, head)
+            if pending is not None and self._happened(state, pending):
+                records.append(pending)
+                head = audit.head_of(pending)
+        elif top > upto + 1:  # records beyond the head: show them so verification names the break
+            records += [
+                _read_record(state.tags, seq)
+                for seq in range(upto + 1, top + 1)
+                if _has_record(state.tags, seq)
+            ]
+        return audit.AuditLog(model, [r for r in records if r is not None], head)
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each op under its model's lock: re-read, check, record, move, commit (not one transaction)."""
+        if len(ops) != len(records):
+            raise ValueError("one audit record per op")
+        return [self._move(op, body) for op, body in zip(ops, records, strict=True)]
+
+    def _move(self, op: AliasOp, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._locked(op.model) as (lease, state):
+            current = state.aliases.get(op.alias)
+            if current != op.expected:
+                raise conflict(op.model, op.alias, op.expected, current)
+            sealed = audit.seal(body, _head(state.tags))
+            self._write_record(lease, op.model, sealed)
+            try:
+                if op.target is None:
+                    self._guarded(
+                        lease, "DELETE", "registered-models/alias", {"name": op.model, "alias": op.alias},
+                        need="MANAGE", action=f"remove alias {op.alias!r}", model=op.model,
+                    )  # fmt: skip
+                else:
+                    self._set_alias(lease, op)
+            except AliasgateError:
+                self._drop_record(lease, op.model, sealed)
+                raise
+            self._write_head(lease, op.model, sealed)
+            return sealed
+
+    def _set_alias(self, lease: _Lease, op: AliasOp) -> None:
+        assert op.target is not None
+        for attempt in range(1, UNIQUE_RETRIES + 1):
+            try:
+                self._guarded(
+                    lease, "POST", "registered-models/alias",
+                    {"name": op.model, "alias": op.alias, "version": str(op.target)},
+                    need="EDIT", action=f"set alias {op.alias!r}", model=op.model, version=op.target,
+                )  # fmt: skip
+                return
+            except RegistryError as exc:
+                # Concurrent first creation of an alias: MLflow's store SELECTs, then INSERTs.
+                if attempt == UNIQUE_RETRIES or not any(m in str(exc) for m in _UNIQUE_MARKERS):
+                    raise
+                time.sleep(0.05 * attempt * (0.5 + random.random()))
+
+    def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Delete a version unless it holds an alias now (re-read under the lock); needs MANAGE."""
+        with self._locked(model) as (lease, state):
+            held = sorted(a for a, v in state.aliases.items() if v == number)
+            if held:
+                raise Conflict(
+                    f"{model}:v{number} holds {', '.join(held)} now; not deleted",
+                    model=model,
+                    alias=held[0],
+                    expected=None,
+                    actual=number,
+                )
+            sealed = audit.seal({**record, "version": record.get("version", number)}, _head(state.tags))
+            self._write_record(lease, model, sealed)
+            try:
+                self._guarded(
+                    lease, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
+                    need="MANAGE", action=f"delete version {number}", model=model, version=number,
+                )  # fmt: skip
+            except AliasgateError:
+                self._drop_record(lease, model, sealed)
+                raise
+            self._write_head(lease, model, sealed)
+            return sealed
+
+    # -- audit tags -------------------------------------------------------------------------------------
+
+    def _write_record(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
+        seq = int(sealed["seq"])
+        values = _encode_record(sealed)
+        # Continuation parts first, the main tag last: a reader never sees half a record.
+        for i, value in reversed(list(enumerate(values))):
+            key = f"{AUDIT_PREFIX}{seq}" if i == 0 else f"{AUDIT_PREFIX}{seq}.{i}"
+            self._set_model_tag(lease, model, key, value, what=f"write audit record #{seq}")
+
+    def _write_head(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
+        head = audit.head_of(sealed)
+        self._set_model_tag(
+            lease, model, HEAD_TAG, audit.canonical(head.as_dict()), what="write the audit head"
+        )
+        self._models.pop(model, None)
+
+    def _drop_record(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
+        """Best effort after a refused move: remove the write-ahead record (else the next holder drops it)."""
+        self._models.pop(model, None)
+        with suppress(AliasgateError):
+            self._guarded(
+                lease, "DELETE", "registered-models/delete-tag",
+                {"name": model, "key": f"{AUDIT_PREFIX}{sealed['seq']}"},
+                need="EDIT", action="remove an unused audit record", model=model,
+            )  # fmt: skip
+
+    def _set_model_tag(self, lease: _Lease, model: str, key: str, value: str, *, what: str) -> None:
+        self._guarded(
+            lease, "POST", "registered-models/set-tag", {"name": model, "key": key, "value": value},
+            need="EDIT", action=what, model=model,
+        )  # fmt: skip
+
+    def _settle(self, lease: _Lease, state: _ModelState) -> _ModelState:
+        """Under the lock: settle the write-ahead record a crashed holder left (seq head+1).
+
+        Its move happened iff the alias is where it says (for a deletion: the version is gone);
+        then the head is advanced to it. Otherwise the next record overwrites it.
+        """
+        head = _head(state.tags)
+        pending = _pending(state, head)
+        if pending is None or not self._happened(state, pending):
+            return state
+        self._write_head(lease, state.name, pending)
+        return self._model(state.name, fresh=True)
+
+    def _happened(self, state: _ModelState, record: Mapping[str, Any]) -> bool:
+        if record.get("kind") == "delete":
+            number = _int(record.get("version"))
+            if number is None:
+                number = _int(record.get("from"))
+            if number is None:
+                return False
+            try:
+                self.version(state.name, number)
+            except NotFound:
+                return True
+            return False
+        return state.aliases.get(str(record.get("alias"))) == record.get("to")
+
+    # -- the lock -------------------------------------------------------------------------------------
+
+    def _guarded(
+        self,
+        lease: _Lease,
+        method: str,
+        endpoint: str,
+        body: Mapping[str, Any],
+        *,
+        need: str,
+        action: str,
+        model: str,
+        version: int | None = None,
+    ) -> None:
+        """A write under the lock: sent only while the lease outlasts its timeout, retried within it.
+
+        Every such write is idempotent while we hold the lock (same tag value, same alias
+        target), so repeating one whose answer was lost or refused as overload is safe.
+        """
+        for attempt in range(1, 5):
+            timeout = lease.timeout()
+            try:
+                response = self._single.request(
+                    method, f"{API}/{endpoint}", json=body, idempotent=True, timeout=timeout
+                )
+            except RegistryError:
+                if attempt == 4:
+                    raise
+            else:
+                if response.status_code < 300:
+                    return
+                if response.status_code == 404 and method == "DELETE" and attempt > 1:
+                    return  # an earlier attempt, whose answer was lost, did it
+                if response.status_code not in (429, 502, 503, 504) or attempt == 4:
+                    raise self._error(response, need=need, action=action, model=model, version=version)
+            time.sleep(min(0.2 * 2**attempt, 2.0) * (0.5 + random.random()))
+
+    @contextmanager
+    def _locked(self, model: str) -> Iterator[tuple[_Lease, _ModelState]]:
+        """Hold the model's lock for the body, with the model re-read under it and settled."""
+        known = self._models.get(model)
+        gen = (_int(known.tags.get(GEN_TAG)) if known else None) or 0
+        while True:
+            lease = self._acquire(model, gen)
+            try:
+                state = self._model(model, fresh=True)
+                tag_gen = _int(state.tags.get(GEN_TAG)) or 0
+                if tag_gen > lease.gen:
+                    # Someone took over a stale lock past ours: join the newest generation.
+                    self._release(lease)
+                    gen = tag_gen
+                    continue
+                state = self._settle(lease, state)
+            except BaseException:
+                self._release(lease)
+                raise
+            break
+        try:
+            yield lease, state
+        finally:
+            self._release(lease)
+
+    def _acquire(self, model: str, gen: int) -> _Lease:
+        deadline = time.monotonic() + self.settings.lock_wait
+        delay = 0.05
+        recheck_at = 0.0  # when the holder's lease may have run out, on our clock
+        holder = "unknown owner"
+        passed: int | None = None  # the stale generation we stepped over, if any
+        while True:
+            lease = _Lease(
+                model, gen, _lock_name(model, gen), uuid.uuid4().hex, self.settings.lock_ttl, time.monotonic()
+            )
+            if self._create_lock(lease):
+                if passed is not None:
+                    self._after_takeover(lease, passed)
+                return lease
+            now = time.monotonic()
+            if now >= recheck_at:
+                info = self._lock_info(lease.name, model)
+                if info is None:
+                    continue  # released meanwhile: try again at once
+                holder, remaining = info
+                if remaining <= 0:
+                    # Stale: never delete another's lock; take the next generation instead.
+                    passed, gen, recheck_at = gen, gen + 1, 0.0
+                    continue
+                recheck_at = now + remaining
+            if now >= deadline:
+                raise Conflict(
+                    f"{model}: another promotion holds the lock {lease.name!r} ({holder}); "
+                    f"gave up after {self.settings.lock_wait:g} s",
+                    model=model,
+                )
+            time.sleep(min(delay, max(0.0, deadline - now)) * (0.5 + random.random()))
+            delay = min(delay * 1.6, 1.0)
+
+    def _create_lock(self, lease: _Lease) -> bool:
+        tags = {
+            "aliasgate.lock.model": lease.model,
+            "aliasgate.lock.owner": _owner(self),
+            "aliasgate.lock.token": lease.token,
+            "aliasgate.lock.ttl": f"{lease.ttl:g}",
+            "aliasgate.lock.since": iso(datetime.now(timezone.utc)),
+        }
+        body = {
+            "name": lease.name,
+            "description": f"aliasgate lock for {lease.model!r}, held while one promotion moves an alias. "
+            "Its holder deletes it; one left by a crashed job expires after its ttl and is skipped.",
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        try:
+            response = self.transport.request(
+                "POST",
+                f"{API}/registered-models/create",
+                json=body,
+                idempotent=False,
+                timeout=lease.timeout(),
+            )
+        except RegistryError:
+            # No answer: the server may have created it. It is ours iff it carries our token.
+            info = self._lock_tags(lease.name, lease.model)
+            return info is not None and info.get("aliasgate.lock.token") == lease.token
+        if response.status_code < 300:
+            return True
+        code, _ = _mlflow_error(response)
+        if code == "RESOURCE_ALREADY_EXISTS":
+            return False
+        if response.status_code == 403:
+            raise AuthError(
+                f"{self.credentials.account} may not create registered models, which aliasgate needs for its "
+                f"lock {lease.name!r} (403); nothing was changed",
+                model=lease.model,
+                hint="aliasgate locks a model by creating a registered model next to it; allow this account "
+                "to create registered models",
+            )
+        raise self._error(
+            response, need="EDIT", action=f"create the lock {lease.name!r}", model=lease.model, version=None
+        )
+
+    def _lock_tags(self, name: str, model: str) -> dict[str, str] | None:
+        try:
+            response = self._call(
+                "GET",
+                "registered-models/get",
+                params={"name": name},
+                action=f"read the lock {name!r}",
+                model=model,
+            )
+        except NotFound:
+            return None
+        return _tags((self._json(response).get("registered_model") or {}).get("tags"))
+
+    def _lock_info(self, name: str, model: str) -> tuple[str, float] | None:
+        """(owner, seconds of lease left on the server's clock), or None when the lock is gone."""
+        try:
+            response = self._call(
+                "GET",
+                "registered-models/get",
+                params={"name": name},
+                action=f"read the lock {name!r}",
+                model=model,
+            )
+        except NotFound:
+            return None
+        rm = self._json(response).get("registered_model") or {}
+        tags = _tags(rm.get("tags"))
+        ttl = _as_float(tags.get("aliasgate.lock.ttl")) or self.settings.lock_ttl
+        created = (_as_float(rm.get("creation_timestamp")) or 0.0) / 1000
+        now = _server_time(response) or time.time()
+        return tags.get("aliasgate.lock.owner", "unknown owner"), created + ttl - now
+
+    def _after_takeover(self, lease: _Lease, passed: int) -> None:
+        """Record our generation on the model first, then remove the stale lock we passed if we may.
+
+        The order matters: a job that still aims at the old generation and creates it after
+        the removal reads the new generation under its lock and steps up (see ``_locked``).
+        """
+        try:
+            self._set_model_tag(
+                lease, lease.model, GEN_TAG, str(lease.gen), what="record the lock generation"
+            )
+        except NotFound:
+            return  # no such model: the caller's re-read reports it
+        self._models.pop(lease.model, None)
+        stale = _lock_name(lease.model, passed)
+        with suppress(AuthError, NotFound):  # another account's stale lock stays, skipped by generation
+            self._call(
+                "DELETE", "registered-models/delete", body={"name": stale}, need="MANAGE",
+                action=f"delete the stale lock {stale!r}", model=lease.model, idempotent=True,
+                timeout=lease.timeout(),
+            )  # fmt: skip
+
+    def _release(self, lease: _Lease) -> None:
+        if not lease.safe():
+            return  # the lease may be over and the name another's: let it expire instead
+        with suppress(AliasgateError):  # gone already, or it expires on its own; the move is settled
+            self._call(
+                "DELETE", "registered-models/delete", body={"name": lease.name}, need="MANAGE",
+                action=f"release the lock {lease.name!r}", model=lease.model, idempotent=True,
+                timeout=lease.timeout(),
+            )  # fmt: skip
+
+
+# -- the lease ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lease:
+    model: str
+    gen: int
+    name: str
+    token: str
+    ttl: float
+    started: float  # local monotonic clock, read before the create request was sent
+
+    def remaining(self) -> float:
+        return self.ttl - (time.monotonic() - self.started)
+
+    def timeout(self) -> tuple[float, float]:
+        """A (connect, read) timeout that ends well inside the lease; an error when none is left."""
+        connect, read = default_timeout()
+        read = min(read, (self.remaining() - 1.0) / 2)
+        if read < 0.25:
+            raise RegistryError(
+                f"the lock on {self.model} ran out before the move finished (lease {self.ttl:g} s); "
+                "nothing more was sent",
+                model=self.model,
+                hint="raise PROMOTE_MLFLOW_LOCK_TTL if the MLflow server is this slow",
+            )
+        return (min(connect, read), read)
+
+    def safe(self) -> bool:
+        return (self.remaining() - 1.0) / 2 >= 0.25
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Metrics(Mapping[str, float]):
+    """Version-tag metrics first; the source run's metrics fetched only when a lookup needs them."""
+
+    tags: dict[str, float]
+    loader: Callable[[], dict[str, float]] | None
+    _merged: dict[str, float] | None = field(default=None, repr=False)
+
+    def _all(self) -> dict[str, float]:
+        if self._merged is None:
+            run = self.loader() if self.loader is not None else {}
+            self._merged = {**run, **self.tags}
+        return self._merged
+
+    def __getitem__(self, key: str) -> float:
+        if key in self.tags:
+            return self.tags[key]
+        return self._all()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.tags or key in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    return {
+        str(t["key"]): str(t.get("value", "")) for t in raw or [] if isinstance(t, Mapping) and "key" in t
+    }
+
+
+def _mlflow_error(response: requests.Response) -> tuple[str, str]:
+    try:
+        data = response.json()
+    except ValueError:
+        return "", response.text.strip()[:300]
+    if isinstance(data, dict):
+        return str(data.get("error_code") or ""), str(data.get("message") or "")[:500]
+    return "", response.text.strip()[:300]
+
+
+def _server_time(response: requests.Response) -> float | None:
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _quote(value: str) -> str:
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise InvalidInput(f"model name {value!r} has both quote characters; MLflow's search cannot name it")
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_number(text: str) -> float | None:
+    return _as_float(text.strip()) if text.strip() else None
+
+
+def _decode(text: str) -> Any:
+    """Tag values are strings; JSON numbers, booleans, lists and objects become values again."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[") or stripped in ("true", "false", "null") or _as_float(stripped) is not None:
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            return text
+        return value
+    return text
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _lineage(raw: str | None) -> tuple[tuple[VersionId, ...], bool]:
+    if raw is None:
+        return (), False
+    items: list[str]
+    stripped = raw.strip()
+    if stripped.startswith("["):
+        try:
+            items = [str(x) for x in json.loads(stripped)]
+        except ValueError:
+            return (), False
+    else:
+        items = [p for p in stripped.replace(",", " ").split() if p]
+    try:
+        return tuple(sorted(VersionId.parse(i) for i in items)), True
+    except AliasgateError:
+        return (), False
+
+
+def _source(mv: Mapping[str, Any], run_id: str | None) -> str | None:
+    parts = []
+    if run_id:
+        parts.append(f"run {run_id}")
+    model_id = mv.get("model_id")
+    if model_id:
+        parts.append(f"logged model {model_id}")
+    source = str(mv.get("source") or "")
+    shown = (run_id and source.startswith(f"runs:/{run_id}")) or (model_id and str(model_id) in source)
+    if source and not source.startswith("REDACTED") and not shown:
+        parts.append(source)
+    return ", ".join(parts) or None
+
+
+def _lock_name(model: str, gen: int) -> str:
+    name = f"{LOCK_PREFIX}{model}.{gen}"
+    if len(name) <= 256:
+        return name
+    import hashlib
+
+    return f"{LOCK_PREFIX}{hashlib.sha256(model.encode()).hexdigest()[:40]}.{gen}"
+
+
+def _owner(reg: MlflowRegistry) -> str:
+    who = reg.credentials.username or os.environ.get("PROMOTE_PRINCIPAL") or _os_user()
+    run = os.environ.get("GITHUB_RUN_ID")
+    where = f" (GitHub run {run})" if run else ""
+    return f"{who}@{socket.gethostname()} pid {os.getpid()}{where}"
+
+
+def _os_user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # pragma: no cover
+        return os.environ.get("USER") or "unknown"
+
+
+def _encode_record(sealed: Mapping[str, Any]) -> list[str]:
+    """One tag value when it fits (plain JSON, else ``z:`` zlib+base64), else ``zN:`` parts."""
+    text = audit.canonical(sealed)
+    if len(text) <= TAG_LIMIT:
+        return [text]
+    packed = base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+    if len(packed) + 2 <= TAG_LIMIT:
+        return ["z:" + packed]
+    size = TAG_LIMIT - 16
+    chunks = [packed[i : i + size] for i in range(0, len(packed), size)]
+    return [f"z{len(chunks)}:" + chunks[0], *chunks[1:]]
+
+
+def _has_record(tags: Mapping[str, str], seq: int) -> bool:
+    return f"{AUDIT_PREFIX}{seq}" in tags
+
+
+def _read_record(tags: Mapping[str, str], seq: int) -> dict[str, Any] | None:
+    """The record stored at ``seq``; an unreadable one comes back as a stub that fails verification."""
+    value = tags.get(f"{AUDIT_PREFIX}{seq}")
+    if value is None:
+        return None
+    try:
+        if value.startswith("{"):
+            text = value
+        elif value.startswith("z:"):
+            text = zlib.decompress(base64.b64decode(value[2:])).decode("utf-8")
+        elif value.startswith("z") and ":" in value:
+            count_text, _, first = value[1:].partition(":")
+            parts = [first] + [tags[f"{AUDIT_PREFIX}{seq}.{i}"] for i in range(1, int(count_text))]
+            text = zlib.decompress(base64.b64decode("".join(parts))).decode("utf-8")
+        else:
+            raise ValueError("unknown encoding")
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+        return record
+    except (ValueError, KeyError, zlib.error):
+        return {"seq": seq, "hash": None, "unreadable": f"tag {AUDIT_PREFIX}{seq} cannot be decoded"}
+
+
+def _pending(state: _ModelState, head: audit.Head | None) -> dict[str, Any] | None:
+    """The intact write-ahead record right after ``head``, if there is one."""
+    seq = (head.seq if head else 0) + 1
+    record = _read_record(state.tags, seq)
+    if record is None or record.get("hash") != audit.digest(record) or record.get("seq") != seq:
+        return None
+    if record.get("prev") != (head.hash if head else None):
+        return None
+    return record
+
+
+def _head(tags: Mapping[str, str]) -> audit.Head | None:
+    raw = tags.get(HEAD_TAG)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return audit.Head(int(data["seq"]), str(data["hash"]))
+    except (ValueError, KeyError, TypeError):
+        return audit.Head(0, "unreadable")
+
+
+def _max_seq(tags: Mapping[str, str]) -> int:
+    seqs = [_int(k[len(AUDIT_PREFIX) :]) for k in tags if k.startswith(AUDIT_PREFIX)]
+    return max((s for s in seqs if s is not None), default=0)
