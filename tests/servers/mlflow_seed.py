@@ -47,7 +47,7 @@ def load(
         next_number = 1
         for v in sorted(m.versions, key=lambda v: v.number):
             while next_number < v.number:  # MLflow numbers versions itself: burn the gaps
-                filler = call("POST", "model-versions/create", {"name": name, "source": "filler"})
+                filler = call("POST", "model-versions/create", {"name": name, "source": "s3://aliasgate-seed/filler"})
                 call("DELETE", "model-versions/delete", {"name": name, "version": filler["model_version"]["version"]})
                 next_number += 1
             run_id = call("POST", "runs/create", {"experiment_id": experiment, "run_name": f"{name}-v{v.number}"})[

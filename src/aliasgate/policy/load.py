@@ -9,13 +9,12 @@ unknown time zone, a bundle gate about a model outside the bundle, ...).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +54,18 @@ _DEF_NAMES = {
 
 @cache
 def schema() -> dict[str, Any]:
-    text = resources.files("aliasgate.policy").joinpath("schema.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = json.loads(schema_text())
     return data
 
 
+@cache
 def schema_text() -> str:
+    """The shipped schema: a file beside this module (importlib.resources when zipped)."""
+    beside = Path(__file__).with_name("schema.json")
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    from importlib import resources  # pragma: no cover - zipped installs only
+
     return resources.files("aliasgate.policy").joinpath("schema.json").read_text(encoding="utf-8")
 
 
@@ -96,7 +101,7 @@ def load_policy(path: str | Path, *, use_cache: bool = True) -> Policy:
     """Read, validate and type a policy file; raises PolicyError listing every problem.
 
     A policy the schema accepted once is remembered by content hash (see
-    :func:`_cache_marker`), so later commands skip importing jsonschema; the
+    :func:`_cache_path`), so later commands skip PyYAML and jsonschema; the
     semantic checks run every time."""
     path = Path(path)
     try:
@@ -119,38 +124,62 @@ def load_text(raw: bytes | str, filename: str, *, use_cache: bool = False) -> Po
         raise PolicyError([PolicyIssue(filename, 1, 1, "$", f"not UTF-8 text ({exc.reason})")]) from None
     issues: list[PolicyIssue] = []
     marks = _Marks()
-    data = _parse_yaml(text, filename, marks, issues)
-    if data is None and issues:
-        raise PolicyError(issues)  # not YAML at all: nothing more to check
-    if data is None:
-        raise PolicyError([PolicyIssue(filename, 1, 1, "$", "the policy is empty (start with `version: 1`)")])
-    marker = _cache_marker(sha) if use_cache else None
-    if marker is None or not marker.exists():
-        schema_issues = _schema_issues(data, filename, marks)
-        issues.extend(schema_issues)
+    cache = _cache_path(sha) if use_cache else None
+    data = _read_cache(cache, marks) if cache is not None else None
+    validated = data is not None
+    if not validated:
+        data = _parse_yaml(text, filename, marks, issues)
+        if data is None and issues:
+            raise PolicyError(issues)  # not YAML at all: nothing more to check
+        if data is None:
+            raise PolicyError([PolicyIssue(filename, 1, 1, "$", "the policy is empty (start with `version: 1`)")])
+        issues.extend(_schema_issues(data, filename, marks))
     bad_paths = {_path_key(i.path) for i in issues}
     builder = _Builder(filename, marks, issues, bad_paths)
     policy = builder.build(data, sha)
     if issues:
         issues.sort(key=lambda i: (i.line, i.column, i.path))
         raise PolicyError(_dedupe(issues))
-    if marker is not None and not marker.exists():
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:
-            pass  # a read-only home only costs the next run a schema check
+    if cache is not None and not validated:
+        _write_cache(cache, data, marks)
     return policy
 
 
-def _cache_marker(policy_sha: str) -> Path | None:
-    """Where "this exact policy passed this exact schema" is remembered.
+def _read_cache(path: Path, marks: _Marks) -> Any:
+    """The parsed document and its line marks, as remembered for a policy that passed the schema."""
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        marks.values = {tuple(p): (line, col) for p, line, col in cached["values"]}
+        marks.keys = {tuple(p): (line, col) for p, line, col in cached["keys"]}
+        return cached["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
-    Validation is a pure function of the policy bytes and the schema, so the
-    verdict is keyed by both hashes (and the aliasgate version). Only passes are
-    cached; PROMOTE_NO_CACHE=1 turns it off."""
-    import os
 
+def _write_cache(path: Path, data: Any, marks: _Marks) -> None:
+    try:
+        payload = json.dumps(
+            {
+                "data": data,
+                "values": [[list(p), line, col] for p, (line, col) in marks.values.items()],
+                "keys": [[list(p), line, col] for p, (line, col) in marks.keys.items()],
+            }
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(payload, encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only home, or a value JSON cannot hold: the next run parses again
+
+
+def _cache_path(policy_sha: str) -> Path | None:
+    """Where a policy that passed the schema is remembered, parsed.
+
+    Parsing and schema validation are pure functions of the policy bytes and the
+    schema, so the result is keyed by both hashes (and the aliasgate version): a
+    later command skips importing PyYAML and jsonschema. Only passes are cached;
+    the semantic checks run every time; PROMOTE_NO_CACHE=1 turns it off."""
     from aliasgate import __version__
 
     if os.environ.get("PROMOTE_NO_CACHE"):
@@ -159,7 +188,7 @@ def _cache_marker(policy_sha: str) -> Path | None:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "aliasgate"
     )
     schema_sha = hashlib.sha256(schema_text().encode()).hexdigest()[:16]
-    return Path(base) / "valid-policies" / f"{policy_sha}-{schema_sha}-{__version__}"
+    return Path(base) / "policies" / f"{policy_sha}-{schema_sha}-{__version__}.json"
 
 
 def _dedupe(issues: list[PolicyIssue]) -> list[PolicyIssue]:
@@ -321,6 +350,8 @@ def _translate(error: Any, def_ids: dict[int, str]) -> Iterator[tuple[PathT, str
     inst = error.instance
     where = _DEF_NAMES.get(def_ids.get(id(sch), "?"), "here")
     if v == "additionalProperties":
+        import difflib
+
         allowed = sorted(sch.get("properties", {}))
         for key in sorted(set(inst) - set(allowed)):
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import traceback
@@ -63,6 +64,10 @@ class Fault:
 
 
 Hook = Callable[[State], None]
+
+
+def _js_quotes(message: str) -> str:
+    return re.sub(r"'([^'\s]*)'", r'"\1"', message)
 
 
 class Journal:
@@ -121,7 +126,7 @@ class WandbDouble:
         return f"http://{host}:{port}"
 
     def start(self) -> WandbDouble:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="wandb-double", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="wandb-double", daemon=True)
         self._thread.start()
         return self
 
@@ -177,7 +182,8 @@ class WandbDouble:
             root_fields = [
                 s.name.value for s in operation.selection_set.selections if isinstance(s, graphql.FieldNode)
             ]
-        names = {n for n in [operation_name, *root_fields] if n}
+        doc_name = operation.name.value if operation is not None and operation.name else None
+        names = {n for n in [operation_name, doc_name, *root_fields] if n}
 
         with self.state.lock:
             account = self._authenticate(headers)
@@ -210,9 +216,12 @@ class WandbDouble:
 
         errors = graphql.validate(resolvers.schema(), document)
         if errors:
+            # W&B's server quotes names as graphql-js does ("X"), and the SDK matches on that
+            # (`Cannot query field "features" on type "ServerInfo".`); graphql-core 3.3 uses 'X'.
+            formatted = [{**e.formatted, "message": _js_quotes(e.message)} for e in errors]
             entry.status = 400
-            entry.errors = [e.message for e in errors]
-            return 400, {}, {"errors": [e.formatted for e in errors], "data": None}
+            entry.errors = [f["message"] for f in formatted]
+            return 400, {}, {"errors": formatted, "data": None}
 
         with self.state.lock:
             hook = self._take(self.before, names, lambda h: h[0])

@@ -747,6 +747,37 @@ class State:
                 del coll.aliases[alias.alias]
             self._refresh_latest(coll)
 
+    # -- conveniences for tests (a rival writer goes through the same rules) ------------------------
+
+    def version_of(
+        self, project: Project, collection: str, number: int
+    ) -> tuple[Collection, Membership, Artifact]:
+        coll = self.find_collection(project, collection)
+        if coll is None:
+            raise KeyError(collection)
+        for m in self.memberships_of(coll):
+            if m.version_index == number:
+                return coll, m, self.artifacts[m.artifact_id]
+        raise KeyError(f"{collection}:v{number}")
+
+    def holder(self, project: Project, collection: str, alias: str) -> int | None:
+        coll = self.find_collection(project, collection)
+        held = coll.aliases.get(alias) if coll else None
+        return None if held is None else self.memberships[held.membership_id].version_index
+
+    def metadata(self, project: Project, collection: str, number: int) -> dict[str, Any]:
+        return json.loads(self.version_of(project, collection, number)[2].metadata)  # type: ignore[no-any-return]
+
+    def move_alias(self, project: Project, collection: str, alias: str, number: int, *, as_user: str) -> None:
+        """What another client's ``addAliases`` does: used by tests as the rival writer."""
+        _, _, art = self.version_of(project, collection, number)
+        item = {
+            "entityName": project.entity,
+            "projectName": project.name,
+            "artifactCollectionName": collection,
+        }
+        self.add_aliases(self.account(as_user), art.id, [{**item, "alias": alias}])
+
     def iter_collections(self, project: Project) -> Iterator[Collection]:
         for coll in sorted(self.collections.values(), key=lambda c: c.id):
             if coll.project_id == project.id and coll.state == "READY":

@@ -1,0 +1,546 @@
+"""The MLflow backend through the Registry protocol, against a real ``mlflow server`` on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from aliasgate import audit, secrets
+from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError
+from aliasgate.model import AliasOp, VersionId
+from aliasgate.registry import Registry, open_registry
+from aliasgate.registry.mlflow import (
+    AUDIT_PREFIX,
+    GEN_TAG,
+    HEAD_TAG,
+    TAG_LIMIT,
+    MlflowRegistry,
+    _base_url,
+    _lock_name,
+)
+from tests.mlflow_fixtures import SeededDemo
+from tests.servers.mlflow_proxy import RecordingProxy
+from tests.servers.mlflow_server import Account, MlflowServer
+
+pytestmark = pytest.mark.mlflow
+
+
+def body(op: AliasOp, kind: str = "promote", **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "model": op.model,
+        "alias": op.alias,
+        "from": op.expected,
+        "to": op.target,
+        "at": "2026-11-23T12:00:00.000000Z",
+        "principal": {"name": "tester", "authenticated": False, "source": "test"},
+        **extra,
+    }
+
+
+def move(reg: Registry, model: str, alias: str, expected: int | None, target: int | None, **extra: Any) -> dict[str, Any]:
+    op = AliasOp(model, alias, expected, target)
+    return reg.apply([op], [body(op, **extra)])[0]
+
+
+def login(monkeypatch: pytest.MonkeyPatch, account: Account) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", account.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", account.password)
+
+
+# -- URIs, credentials, connection settings (no server needed) ----------------------------------------
+
+
+def test_registry_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _base_url("mlflow+http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None)
+    assert _base_url("mlflow+https://mlflow.example.com/prefix/")[0] == "https://mlflow.example.com/prefix"
+    with pytest.raises(InvalidInput, match="MLFLOW_TRACKING_URI"):
+        _base_url("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.0.0.5:5000")
+    assert _base_url("mlflow")[0] == "http://10.0.0.5:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlruns.db")
+    with pytest.raises(InvalidInput, match="not an http"):
+        _base_url("mlflow")
+
+
+def test_password_in_the_url_is_a_secret_and_left_out_of_the_uri() -> None:
+    reg = open_registry("mlflow+http://svc:Sup3r-secret-pw@127.0.0.1:9")
+    assert isinstance(reg, MlflowRegistry)
+    assert "Sup3r" not in reg.uri
+    assert secrets.redact("pw Sup3r-secret-pw") == "pw ***"
+    assert reg.credentials.username == "svc"
+
+
+def test_secrets_from_the_environment_are_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "svc")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-password-123")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "env-token-456")
+    reg = open_registry("mlflow+http://127.0.0.1:9")
+    assert isinstance(reg, MlflowRegistry)
+    assert {"env-password-123", "env-token-456"} <= secrets.registered()
+    assert reg.credentials.token is None  # the token is used only without username/password
+
+
+def test_basic_auth_needs_both_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "svc")
+    with pytest.raises(InvalidInput, match="MLFLOW_TRACKING_PASSWORD"):
+        open_registry("mlflow+http://127.0.0.1:9")
+
+
+def test_connections_close_on_http_and_stay_open_on_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = open_registry("mlflow+http://127.0.0.1:9")
+    tls = open_registry("mlflow+https://127.0.0.1:9")
+    assert isinstance(plain, MlflowRegistry) and isinstance(tls, MlflowRegistry)
+    assert plain.transport.session.headers.get("Connection") == "close"
+    assert tls.transport.session.headers.get("Connection") == "keep-alive"
+    monkeypatch.setenv("PROMOTE_HTTP_KEEPALIVE", "1")
+    forced = open_registry("mlflow+http://127.0.0.1:9")
+    assert isinstance(forced, MlflowRegistry)
+    assert forced.transport.session.headers.get("Connection") == "keep-alive"
+
+
+def test_tls_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    cert = tmp_path / "ca.pem"
+    cert.write_text("not really a cert")
+    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))
+    reg = open_registry("mlflow+https://127.0.0.1:9")
+    assert isinstance(reg, MlflowRegistry)
+    assert reg.transport.session.verify == str(cert)
+    monkeypatch.setenv("MLFLOW_TRACKING_INSECURE_TLS", "true")
+    with pytest.raises(InvalidInput, match="choose one"):
+        open_registry("mlflow+https://127.0.0.1:9")
+    monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    reg = open_registry("mlflow+https://127.0.0.1:9")
+    assert isinstance(reg, MlflowRegistry)
+    assert reg.transport.session.verify is False
+
+
+def test_unreachable_server_is_a_registry_error() -> None:
+    reg = open_registry("mlflow+http://127.0.0.1:9")
+    with pytest.raises(RegistryError, match="cannot reach"):
+        reg.aliases("m")
+
+
+# -- reads -------------------------------------------------------------------------------------------
+
+
+def test_reads_versions_metrics_metadata_lineage(mlflow_demo: SeededDemo) -> None:
+    reg = open_registry(mlflow_demo.uri)
+    clf, tok = mlflow_demo.classifier, mlflow_demo.tokenizer
+    assert isinstance(reg, Registry)
+    assert reg.aliases(clf) == {"production": 2, "staging": 4}
+    assert reg.latest(clf) == 4
+    v4 = reg.version(clf, 4)
+    assert v4.metric("val_f1") == pytest.approx(0.912)  # from the source run
+    assert v4.metric("missing") is None
+    assert v4.metadata["framework"] == "pytorch"
+    assert v4.lineage == (VersionId(tok, 2),)
+    assert v4.lineage_recorded
+    assert v4.aliases == ("staging",)
+    assert v4.source is not None and v4.source.startswith("run ")
+    tv1 = reg.version(tok, 1)
+    assert tv1.metadata["vocab_size"] == 30522  # JSON numbers come back as numbers
+    assert tv1.lineage == () and tv1.lineage_recorded
+    assert clf in reg.models() and tok in reg.models()
+
+
+def test_version_tags_win_over_run_metrics_and_need_no_run_request(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
+) -> None:
+    clf = mlflow_demo.classifier
+    mlflow_demo.server.api("POST", "model-versions/set-tag", {"name": clf, "version": "4", "key": "val_f1", "value": "0.95"})
+    reg = open_registry(recording_proxy.registry_uri)
+    v4 = reg.version(clf, 4)
+    assert v4.metric("val_f1") == pytest.approx(0.95)
+    assert not any("runs/get" in c for c in recording_proxy.calls())
+    assert v4.metric("val_loss") == pytest.approx(0.31)  # only in the run: fetched now
+    assert sum("runs/get" in c for c in recording_proxy.calls()) == 1
+    assert dict(v4.metrics) == {"val_f1": pytest.approx(0.95), "val_loss": pytest.approx(0.31)}
+
+
+def test_a_version_without_the_inputs_tag_has_no_recorded_lineage(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    mlflow_demo.server.api("DELETE", "model-versions/delete-tag", {"name": clf, "version": "3", "key": "aliasgate.inputs"})
+    v3 = open_registry(mlflow_demo.uri).version(clf, 3)
+    assert not v3.lineage_recorded and v3.lineage == ()
+
+
+def test_versions_reads_every_page_and_carries_aliases(mlflow_demo: SeededDemo) -> None:
+    reg = open_registry(mlflow_demo.uri)
+    assert isinstance(reg, MlflowRegistry)
+    reg.page_size = 1  # four pages for four versions
+    got = reg.versions(mlflow_demo.classifier)
+    assert [v.number for v in got] == [4, 3, 2, 1]
+    assert {v.number: v.aliases for v in got} == {4: ("staging",), 3: (), 2: ("production",), 1: ()}
+
+
+def test_missing_model_and_version_are_not_found(mlflow_demo: SeededDemo) -> None:
+    reg = open_registry(mlflow_demo.uri)
+    with pytest.raises(NotFound) as exc:
+        reg.aliases(mlflow_demo.prefix + "nope")
+    assert exc.value.model == mlflow_demo.prefix + "nope"
+    with pytest.raises(NotFound) as exc:
+        reg.version(mlflow_demo.classifier, 99)
+    assert (exc.value.model, exc.value.version) == (mlflow_demo.classifier, 99)
+    assert "v99" in str(exc.value)
+
+
+# -- moves and audit ---------------------------------------------------------------------------------------
+
+
+def test_move_is_audited_in_mlflow_with_six_requests(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
+) -> None:
+    clf = mlflow_demo.classifier
+    reg = open_registry(recording_proxy.registry_uri)
+    sealed = move(reg, clf, "production", 2, 4)
+    assert recording_proxy.calls() == [
+        "POST registered-models/create",  # the lock
+        "GET registered-models/get",  # re-read under the lock
+        "POST registered-models/set-tag",  # the record (write-ahead)
+        "POST registered-models/alias",  # the move
+        "POST registered-models/set-tag",  # the head (commit)
+        "DELETE registered-models/delete",  # unlock
+    ]
+    assert mlflow_demo.aliases(clf) == {"production": 4, "staging": 4}
+    tags = mlflow_demo.tags(clf)
+    assert json.loads(tags[f"{AUDIT_PREFIX}1"]) == sealed
+    assert json.loads(tags[HEAD_TAG]) == {"seq": 1, "hash": sealed["hash"]}
+    assert mlflow_demo.locks() == []
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert [r["seq"] for r in log.records] == [1] and audit.verify(log).ok
+
+
+def test_conflict_changes_nothing(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    before = (mlflow_demo.aliases(clf), mlflow_demo.tags(clf))
+    with pytest.raises(Conflict) as exc:
+        move(reg, clf, "production", 1, 4)
+    assert (exc.value.expected, exc.value.actual) == (1, 2)
+    assert (mlflow_demo.aliases(clf), mlflow_demo.tags(clf)) == before
+    assert mlflow_demo.locks() == []
+
+
+def test_create_and_remove_an_alias_and_chain(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    move(reg, clf, "canary", None, 3)
+    with pytest.raises(Conflict):
+        move(reg, clf, "canary", None, 4)  # "must not exist yet"
+    move(reg, clf, "canary", 3, None, kind="remove")
+    move(reg, clf, "production", 2, 3)
+    assert "canary" not in reg.aliases(clf)
+    log = reg.audit_log(clf)
+    assert [(r["alias"], r["from"], r["to"]) for r in log.records] == [
+        ("canary", None, 3),
+        ("canary", 3, None),
+        ("production", 2, 3),
+    ]
+    assert audit.verify(log).ok
+
+
+def test_moving_to_a_missing_version_leaves_no_record(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    with pytest.raises(NotFound):
+        move(reg, clf, "production", 2, 42)
+    assert mlflow_demo.aliases(clf)["production"] == 2
+    assert not any(k.startswith(AUDIT_PREFIX) for k in mlflow_demo.tags(clf))
+    assert mlflow_demo.locks() == []
+
+
+@pytest.mark.parametrize("size", [3_000, 20_000, 200_000])
+def test_records_of_any_size_fit_mlflow_tags(mlflow_demo: SeededDemo, size: int) -> None:
+    import random
+
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    rnd = random.Random(size)
+    noise = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(size))
+    sealed = move(reg, clf, "production", 2, 4, reason=noise)
+    assert all(len(v) <= TAG_LIMIT for v in mlflow_demo.tags(clf).values())
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert log.records == [sealed] and audit.verify(log).ok
+
+
+def test_history_verify_catches_tampering(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    server = mlflow_demo.server
+    reg = open_registry(mlflow_demo.uri)
+    for expected, target in ((2, 3), (3, 4), (4, 2)):
+        move(reg, clf, "production", expected, target)
+    assert audit.verify(reg.audit_log(clf)).ok
+    tags = mlflow_demo.tags(clf)
+    edited = json.loads(tags[f"{AUDIT_PREFIX}2"])
+    edited["to"] = 1
+    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": json.dumps(edited)})
+    result = audit.verify(reg.audit_log(clf))
+    assert not result.ok and result.first_bad == 2
+    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": tags[f"{AUDIT_PREFIX}2"]})
+    server.api("DELETE", "registered-models/delete-tag", {"name": clf, "key": f"{AUDIT_PREFIX}3"})
+    result = audit.verify(reg.audit_log(clf))
+    assert not result.ok and result.first_bad == 3  # the newest record, caught by the head
+
+
+def test_a_crashed_moves_record_is_kept_when_the_alias_moved(mlflow_demo: SeededDemo) -> None:
+    """A holder died after its write-ahead record and its move, before the head: the move counts."""
+    clf = mlflow_demo.classifier
+    server = mlflow_demo.server
+    reg = open_registry(mlflow_demo.uri)
+    first = move(reg, clf, "production", 2, 3)
+    op = AliasOp(clf, "production", 3, 4)
+    pending = audit.seal(body(op), audit.head_of(first))
+    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": audit.canonical(pending)})
+    server.api("POST", "registered-models/alias", {"name": clf, "alias": "production", "version": "4"})
+    log = open_registry(mlflow_demo.uri).audit_log(clf)  # read-only view already shows it
+    assert [r["seq"] for r in log.records] == [1, 2] and audit.verify(log).ok
+    third = move(open_registry(mlflow_demo.uri), clf, "production", 4, 1)  # the next holder commits it
+    assert third["seq"] == 3 and third["prev"] == pending["hash"]
+    assert json.loads(mlflow_demo.tags(clf)[HEAD_TAG])["seq"] == 3
+    assert audit.verify(reg.audit_log(clf)).ok
+
+
+def test_a_crashed_moves_record_is_dropped_when_the_alias_did_not_move(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    server = mlflow_demo.server
+    op = AliasOp(clf, "production", 2, 4)
+    pending = audit.seal(body(op), None)
+    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}1", "value": audit.canonical(pending)})
+    reg = open_registry(mlflow_demo.uri)
+    assert reg.audit_log(clf).records == []
+    sealed = move(reg, clf, "production", 2, 3)
+    assert sealed["seq"] == 1 and sealed["to"] == 3
+    log = reg.audit_log(clf)
+    assert [r["to"] for r in log.records] == [3] and audit.verify(log).ok
+
+
+def test_unique_constraint_on_first_alias_creation_is_retried(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
+) -> None:
+    """The 400 MLflow's SQL store answers when two clients create the same alias at once."""
+    clf = mlflow_demo.classifier
+    race = json.dumps(
+        {
+            "error_code": "BAD_REQUEST",
+            "message": "(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_aliases.workspace, "
+            "registered_model_aliases.name, registered_model_aliases.alias",
+        }
+    )
+    recording_proxy.answer("POST", "registered-models/alias", 400, race, times=2)
+    move(open_registry(recording_proxy.registry_uri), clf, "canary", None, 3)
+    assert mlflow_demo.aliases(clf)["canary"] == 3
+    assert sum(c == "POST registered-models/alias" for c in recording_proxy.calls()) == 3
+
+
+def test_other_bad_requests_are_not_retried(mlflow_demo: SeededDemo, recording_proxy: RecordingProxy) -> None:
+    clf = mlflow_demo.classifier
+    recording_proxy.answer(
+        "POST", "registered-models/alias", 400, '{"error_code": "INVALID_PARAMETER_VALUE", "message": "nope"}'
+    )
+    with pytest.raises(RegistryError, match="INVALID_PARAMETER_VALUE"):
+        move(open_registry(recording_proxy.registry_uri), clf, "production", 2, 3)
+    assert mlflow_demo.aliases(clf)["production"] == 2
+    assert not any(k.startswith(AUDIT_PREFIX) for k in mlflow_demo.tags(clf))
+
+
+# -- the lock ---------------------------------------------------------------------------------------------
+
+
+def _hold_lock(server: MlflowServer, model: str, gen: int, ttl: float) -> None:
+    server.api(
+        "POST",
+        "registered-models/create",
+        {
+            "name": _lock_name(model, gen),
+            "tags": [
+                {"key": "aliasgate.lock.ttl", "value": str(ttl)},
+                {"key": "aliasgate.lock.owner", "value": "someone@elsewhere pid 1"},
+            ],
+        },
+    )
+
+
+def test_a_live_lock_makes_a_move_wait_then_give_up_as_a_conflict(
+    mlflow_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clf = mlflow_demo.classifier
+    _hold_lock(mlflow_demo.server, clf, 0, ttl=600)
+    monkeypatch.setenv("PROMOTE_MLFLOW_LOCK_WAIT", "1.5")
+    with pytest.raises(Conflict, match="someone@elsewhere"):
+        move(open_registry(mlflow_demo.uri), clf, "production", 2, 4)
+    assert mlflow_demo.aliases(clf)["production"] == 2
+    assert mlflow_demo.locks() == [_lock_name(clf, 0)]  # another's lock is never deleted by us
+
+
+def test_a_stale_lock_is_taken_over_by_generation(
+    mlflow_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch, recording_proxy: RecordingProxy
+) -> None:
+    clf = mlflow_demo.classifier
+    _hold_lock(mlflow_demo.server, clf, 0, ttl=1)
+    monkeypatch.setenv("PROMOTE_MLFLOW_LOCK_WAIT", "30")
+    move(open_registry(mlflow_demo.uri), clf, "production", 2, 4)
+    assert mlflow_demo.aliases(clf)["production"] == 4
+    assert mlflow_demo.tags(clf)[GEN_TAG] == "1"
+    assert mlflow_demo.locks() == []  # same (anonymous) account: the stale lock could be removed
+    # The next job reads the generation while planning and goes straight to it.
+    reg = open_registry(recording_proxy.registry_uri)
+    reg.aliases(clf)
+    recording_proxy.clear()
+    move(reg, clf, "production", 4, 3)
+    assert len(recording_proxy.calls()) == 6
+
+
+def test_threads_racing_on_one_alias_form_a_linear_chain(mlflow_demo: SeededDemo) -> None:
+    """Eight clients at once, each moving production to its own version from what it saw."""
+    clf = mlflow_demo.classifier
+    for _ in range(4):  # versions 5..8
+        mlflow_demo.server.api("POST", "model-versions/create", {"name": clf, "source": "s3://aliasgate-test/model"})
+    results: list[str] = []
+    start = threading.Barrier(8)
+
+    def racer(target: int) -> None:
+        reg = open_registry(mlflow_demo.uri)
+        seen = reg.aliases(clf)["production"]
+        start.wait()
+        try:
+            move(reg, clf, "production", seen, target)
+            results.append("moved")
+        except Conflict:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert audit.verify(log).ok
+    assert results.count("moved") == len(log.records) >= 1
+    holder = 2
+    for record in log.records:
+        assert record["from"] == holder  # each move starts where the previous one left it
+        holder = record["to"]
+    assert mlflow_demo.aliases(clf)["production"] == holder
+    assert mlflow_demo.locks() == []
+
+
+# -- deleting versions --------------------------------------------------------------------------------------
+
+
+def test_delete_version_refuses_an_alias_holder_and_audits_the_rest(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    record = {"kind": "delete", "model": clf, "alias": None, "from": 2, "to": None}
+    with pytest.raises(Conflict, match="holds production"):
+        reg.delete_version(clf, 2, record)
+    sealed = reg.delete_version(clf, 1, {**record, "from": 1})
+    assert sealed["kind"] == "delete" and sealed["version"] == 1
+    assert [v.number for v in reg.versions(clf)] == [4, 3, 2]
+    assert audit.verify(reg.audit_log(clf)).ok
+
+
+# -- auth (basic-auth app) ------------------------------------------------------------------------------------
+
+
+def test_whoami_asks_the_server(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])
+    me = open_registry(mlflow_auth_demo.uri).whoami()
+    assert me.authenticated and me.name == mlflow_auth_demo.accounts["EDIT"].username
+    assert me.source == "mlflow users/current"
+
+
+def test_whoami_says_when_the_server_has_no_auth(mlflow_server: MlflowServer) -> None:
+    me = open_registry(mlflow_server.registry_uri).whoami()
+    assert not me.authenticated
+    assert "no authentication" in me.source
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = mlflow_auth_demo.accounts["EDIT"]
+    login(monkeypatch, Account(account.username, "Wrong-password-9876"))
+    with pytest.raises(AuthError) as exc:
+        open_registry(mlflow_auth_demo.uri).whoami()
+    text = f"{exc.value} {exc.value.hint}"
+    assert account.username in text and "401" in text
+    assert "Wrong-password-9876" not in text
+
+
+def test_a_bearer_token_against_basic_auth_says_why(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-abcdef-123456")
+    with pytest.raises(AuthError) as exc:
+        open_registry(mlflow_auth_demo.uri).whoami()
+    assert "username and password" in (exc.value.hint or "")
+    assert "tok-abcdef" not in f"{exc.value} {exc.value.hint}"
+
+
+def test_read_only_account_cannot_move_and_nothing_changes(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clf = mlflow_auth_demo.classifier
+    reader = mlflow_auth_demo.accounts["READ"]
+    before = (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf))
+    login(monkeypatch, reader)
+    reg = open_registry(mlflow_auth_demo.uri)
+    assert reg.aliases(clf)["production"] == 2  # reading works
+    with pytest.raises(AuthError) as exc:
+        move(reg, clf, "production", 2, 4)
+    message = str(exc.value)
+    assert reader.username in message and clf in message and "EDIT" in message
+    assert reader.password not in message
+    assert (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf)) == before
+    assert mlflow_auth_demo.locks() == []
+
+
+def test_edit_moves_but_removing_an_alias_needs_manage(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = mlflow_auth_demo.classifier
+    login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])
+    reg = open_registry(mlflow_auth_demo.uri)
+    move(reg, clf, "production", 2, 4)
+    with pytest.raises(AuthError, match="MANAGE"):
+        move(reg, clf, "staging", 4, None, kind="remove")
+    assert mlflow_auth_demo.aliases(clf) == {"production": 4, "staging": 4}
+    log = reg.audit_log(clf)
+    assert len(log.records) == 1 and audit.verify(log).ok  # the refused removal left no record
+    assert mlflow_auth_demo.locks() == []
+
+
+def test_deleting_a_version_needs_manage(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = mlflow_auth_demo.classifier
+    record = {"kind": "delete", "model": clf, "alias": None, "from": 1, "to": None}
+    login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])
+    with pytest.raises(AuthError, match="MANAGE"):
+        open_registry(mlflow_auth_demo.uri).delete_version(clf, 1, record)
+    login(monkeypatch, mlflow_auth_demo.accounts["MANAGE"])
+    reg = open_registry(mlflow_auth_demo.uri)
+    assert [v.number for v in reg.versions(clf)] == [4, 3, 2, 1]
+    reg.delete_version(clf, 1, record)
+    assert [v.number for v in reg.versions(clf)] == [4, 3, 2]
+    log = reg.audit_log(clf)
+    assert [r["kind"] for r in log.records] == ["delete"] and audit.verify(log).ok
+
+
+def test_another_accounts_stale_lock_is_skipped_not_deleted(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clf = mlflow_auth_demo.classifier
+    server = mlflow_auth_demo.server
+    crashed = mlflow_auth_demo.accounts["MANAGE"]
+    server.api(
+        "POST",
+        "registered-models/create",
+        {"name": _lock_name(clf, 0), "tags": [{"key": "aliasgate.lock.ttl", "value": "1"}]},
+        account=crashed,
+    )
+    login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])
+    move(open_registry(mlflow_auth_demo.uri), clf, "production", 2, 4)
+    assert mlflow_auth_demo.aliases(clf)["production"] == 4
+    assert mlflow_auth_demo.locks() == [_lock_name(clf, 0)]  # EDIT may not delete another's model
+    move(open_registry(mlflow_auth_demo.uri), clf, "production", 4, 3)  # generation 1 from now on
+    assert mlflow_auth_demo.tags(clf)[GEN_TAG] == "1"
+    assert audit.verify(open_registry(mlflow_auth_demo.uri).audit_log(clf)).ok
