@@ -25,8 +25,11 @@ class Sample:
 def run_once(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> Sample:
     start = time.perf_counter()
     proc = subprocess.Popen(
-        list(cmd), env=dict(env) if env is not None else None, cwd=cwd,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        list(cmd),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -49,7 +52,7 @@ class Paired:
 
     @property
     def ratio(self) -> float:
-        return statistics.median(x.wall / y.wall for x, y in zip(self.a, self.b))
+        return statistics.median(x.wall / y.wall for x, y in zip(self.a, self.b, strict=False))
 
     def line(self, name_a: str, name_b: str) -> str:
         def rng(samples: list[Sample]) -> str:
@@ -57,9 +60,7 @@ class Paired:
             return f"{statistics.median(walls):.3f} s ({min(walls):.3f}–{max(walls):.3f})"
 
         rss = statistics.median(s.max_rss_kib for s in self.a) / 1024
-        return (
-            f"| {name_a} | {rng(self.a)} | {name_b} | {rng(self.b)} | {self.ratio:.2f}x | {rss:.0f} MiB |"
-        )
+        return f"| {name_a} | {rng(self.a)} | {name_b} | {rng(self.b)} | {self.ratio:.2f}x | {rss:.0f} MiB |"
 
 
 def paired(

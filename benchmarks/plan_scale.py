@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import load, run_once  # noqa: E402
+from common import load, run_once
 
-from aliasgate.model import iso, utcnow  # noqa: E402
-from aliasgate.registry.local import LocalRegistry  # noqa: E402
+from aliasgate.model import iso, utcnow
+from aliasgate.registry.local import LocalRegistry
 
 
 def build(db: Path, models: int, versions: int) -> None:
@@ -40,7 +40,9 @@ def build(db: Path, models: int, versions: int) -> None:
         for m in range(models):
             for v in range(1, versions + 1):
                 created = iso(utcnow().fromtimestamp(now - (versions - v) * 3600, utcnow().tzinfo))
-                metrics = json.dumps({"val_f1": round(0.80 + v / 1000 + rnd.random() / 100, 4), "val_loss": 0.3})
+                metrics = json.dumps(
+                    {"val_f1": round(0.80 + v / 1000 + rnd.random() / 100, 4), "val_loss": 0.3}
+                )
                 metadata = json.dumps({"git_commit": f"{m:04d}{v:03d}", "framework": "pytorch"})
                 rows.append((m + 1, v, created, "trainer", metadata, metrics))
         conn.executemany(
@@ -49,7 +51,11 @@ def build(db: Path, models: int, versions: int) -> None:
         )
         conn.executemany(
             "INSERT INTO aliases(model_id, alias, number) VALUES (?, ?, ?)",
-            [(m + 1, a, n) for m in range(models) for a, n in (("production", versions // 2), ("staging", versions))],
+            [
+                (m + 1, a, n)
+                for m in range(models)
+                for a, n in (("production", versions // 2), ("staging", versions))
+            ],
         )
     conn.close()
 
@@ -89,7 +95,7 @@ def main() -> None:
     cmd = [promote, "plan", "-p", str(pol), "--registry", f"local:{db}", "--json"]
     first = run_once(cmd, env=env)  # validates the policy (jsonschema) and remembers the verdict
     samples = [run_once(cmd, env=env) for _ in range(args.runs)]
-    codes = {s.returncode for s in samples + [first]}
+    codes = {s.returncode for s in [*samples, first]}
     if not codes <= {0, 3}:
         raise SystemExit(f"plan failed: {codes}")
     walls = [s.wall for s in samples]

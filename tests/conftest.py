@@ -117,7 +117,9 @@ def cli() -> object:
     return invoke
 
 
-def run_promote(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+def run_promote(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> Run:
     """Run the installed `promote` executable in a real process."""
     proc = subprocess.run(
         [PROMOTE, *args],

@@ -90,7 +90,9 @@ def test_plan_json_matches_saved_plan(demo, cli) -> None:  # type: ignore[no-unt
 def test_saved_plan_applies_exactly(demo, cli) -> None:  # type: ignore[no-untyped-def]
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
     # the staging alias moving after planning does not change what the saved plan does
-    demo.registry().apply([AliasOp("bert-classifier", "staging", 4, 3)], [{"kind": "manual", "model": "bert-classifier"}])
+    demo.registry().apply(
+        [AliasOp("bert-classifier", "staging", 4, 3)], [{"kind": "manual", "model": "bert-classifier"}]
+    )
     run = cli("apply", "plan.json")
     assert run.code == 0, run.output
     assert demo.registry().aliases("bert-classifier")["production"] == 4
@@ -101,7 +103,9 @@ def test_saved_plan_applies_exactly(demo, cli) -> None:  # type: ignore[no-untyp
 def test_stale_saved_plan_is_refused_and_changes_nothing(demo, cli) -> None:  # type: ignore[no-untyped-def]
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
     reg = demo.registry()
-    reg.apply([AliasOp("bert-classifier", "production", 2, 3)], [{"kind": "manual", "model": "bert-classifier"}])
+    reg.apply(
+        [AliasOp("bert-classifier", "production", 2, 3)], [{"kind": "manual", "model": "bert-classifier"}]
+    )
     before = len(reg.audit_log("bert-classifier").records)
     run = cli("apply", "plan.json")
     assert run.code == 4, run.output
@@ -144,7 +148,9 @@ promotions:
 def _bundle_demo(demo) -> None:  # type: ignore[no-untyped-def]
     reg = demo.registry()
     n = reg.log_version("bert-tokenizer", metadata={"vocab_size": 40000})
-    c = reg.log_version("bert-classifier", metrics={"val_f1": 0.93}, inputs=[reg.version("bert-tokenizer", n).id])
+    c = reg.log_version(
+        "bert-classifier", metrics={"val_f1": 0.93}, inputs=[reg.version("bert-tokenizer", n).id]
+    )
     prov = collect(Principal("t", False, "test"))
     applier.set_alias(reg, "bert-tokenizer", "staging", n, prov, now=utcnow())
     applier.set_alias(reg, "bert-classifier", "staging", c, prov, now=utcnow())
@@ -165,7 +171,9 @@ def test_bundle_is_all_or_nothing_in_one_transaction(demo, cli) -> None:  # type
     cli("plan", "-p", str(policy), "-o", "plan.json")
     data = json.loads((demo.path / "plan.json").read_text())
     # the tokenizer's production alias moves after planning: the whole bundle must be refused
-    demo.registry().apply([AliasOp("bert-tokenizer", "production", 2, 1)], [{"kind": "manual", "model": "bert-tokenizer"}])
+    demo.registry().apply(
+        [AliasOp("bert-tokenizer", "production", 2, 1)], [{"kind": "manual", "model": "bert-tokenizer"}]
+    )
     reg = demo.registry()
     p = planner.Plan.from_dict(data)
     result = applier.apply(reg, p, collect(Principal("t", False, "test")), now=utcnow, exact=False)
@@ -256,8 +264,10 @@ def test_rollback_to_a_named_version_and_dry_run(demo, cli) -> None:  # type: ig
 def test_rollback_refuses_when_the_alias_moved_outside_aliasgate(demo, cli) -> None:  # type: ignore[no-untyped-def]
     conn = sqlite3.connect(demo.db)
     with conn:
-        conn.execute("UPDATE aliases SET number = 3 WHERE alias = 'production' AND model_id = "
-                     "(SELECT id FROM models WHERE name = 'bert-classifier')")
+        conn.execute(
+            "UPDATE aliases SET number = 3 WHERE alias = 'production' AND model_id = "
+            "(SELECT id FROM models WHERE name = 'bert-classifier')"
+        )
     conn.close()
     run = cli("rollback", "bert-classifier", "production")
     assert run.code == 4 and "expected it on v2, found it on v3" in run.stderr
@@ -294,7 +304,11 @@ def test_verify_detects_a_deleted_record(demo, cli, seq: int) -> None:  # type: 
     run = cli("history", "bert-classifier", "--verify", "--json")
     assert run.code == 1
     verification = json.loads(run.stdout)["verification"]
-    assert verification["ok"] is False and verification["first_bad"] == seq and "missing" in verification["problem"]
+    assert (
+        verification["ok"] is False
+        and verification["first_bad"] == seq
+        and "missing" in verification["problem"]
+    )
 
 
 def test_history_filters_by_alias_and_prints_json(demo, cli) -> None:  # type: ignore[no-untyped-def]
@@ -338,5 +352,7 @@ def test_saved_plan_applied_by_another_account_is_refused(demo) -> None:  # type
     p = _saved(demo, "{principals: [ci-prod, ci-backup]}")
     with pytest.raises(Blocked):
         applier.apply(demo.registry(), p, collect(Principal("mallory", True, "test")), now=utcnow, exact=True)
-    ok = applier.apply(demo.registry(), p, collect(Principal("ci-backup", True, "test")), now=utcnow, exact=True)
+    ok = applier.apply(
+        demo.registry(), p, collect(Principal("ci-backup", True, "test")), now=utcnow, exact=True
+    )
     assert ok.exit_code == 0

@@ -46,8 +46,20 @@ def test_every_command_and_option_has_help() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["plan"], ["apply"], ["check"], ["status"], ["history"], ["rollback"], ["whoami"], ["schema"],
-     ["registry"], ["registry", "log-version"], ["registry", "import"]],
+    [
+        [],
+        ["plan"],
+        ["apply"],
+        ["check"],
+        ["status"],
+        ["history"],
+        ["rollback"],
+        ["whoami"],
+        ["schema"],
+        ["registry"],
+        ["registry", "log-version"],
+        ["registry", "import"],
+    ],
 )
 def test_help_works_everywhere(cli, command: list[str]) -> None:  # type: ignore[no-untyped-def]
     run = cli(*command, "--help")
@@ -118,7 +130,9 @@ def test_whoami_embedded(demo, cli, monkeypatch) -> None:  # type: ignore[no-unt
     monkeypatch.setenv("PROMOTE_PRINCIPAL", "ci-prod")
     run = cli("whoami", "--json")
     data = json.loads(run.stdout)
-    assert data["name"] == "ci-prod" and data["authenticated"] is False and data["source"] == "PROMOTE_PRINCIPAL"
+    assert (
+        data["name"] == "ci-prod" and data["authenticated"] is False and data["source"] == "PROMOTE_PRINCIPAL"
+    )
     monkeypatch.delenv("PROMOTE_PRINCIPAL")
     assert "unauthenticated, os user" in cli("whoami").stdout
 
@@ -137,7 +151,10 @@ def test_registry_commands_round_trip(tmp_path, cli, monkeypatch) -> None:  # ty
     assert cli("registry", "init", "-r", uri).code == 0
     assert cli("registry", "create-model", "tok", "-r", uri).code == 0
     assert cli("registry", "create-model", "tok", "-r", uri).code == 2  # exists
-    assert cli("registry", "log-version", "tok", "--meta", "vocab=32000", "-r", uri).stdout.strip() == "logged tok:v1"
+    assert (
+        cli("registry", "log-version", "tok", "--meta", "vocab=32000", "-r", uri).stdout.strip()
+        == "logged tok:v1"
+    )
     (tmp_path / "m.yaml").write_text("metrics: {f1: 0.9}\nmetadata: {framework: jax}\n")
     run = cli("registry", "log-version", "clf", "-f", "m.yaml", "-m", "loss=0.2", "-i", "tok:v1", "-r", uri)
     assert run.stdout.strip() == "logged clf:v1"

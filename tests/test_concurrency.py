@@ -65,8 +65,13 @@ def test_sixteen_processes_form_a_linear_chain(tmp_path: Path) -> None:
     watcher.start()
     env = clean_env(PROMOTE_REGISTRY=f"local:{db}", PROMOTE_PRINCIPAL="racer")
     procs = [
-        subprocess.Popen([PROMOTE, "apply", "-p", str(p)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [PROMOTE, "apply", "-p", str(p)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in policies
     ]
     results = [(proc.wait(timeout=180), *proc.communicate()) for proc in procs]

@@ -21,7 +21,9 @@ def gate(spec: str) -> Gate:
     return load_text(text, "p.yaml").promotions[0].gates[0]
 
 
-def version(number: int = 5, *, model: str = "m", age: timedelta = timedelta(days=1), **kw: object) -> Version:
+def version(
+    number: int = 5, *, model: str = "m", age: timedelta = timedelta(days=1), **kw: object
+) -> Version:
     return Version(model=model, number=number, created_at=NOW - age, **kw)  # type: ignore[arg-type]
 
 
@@ -34,8 +36,9 @@ def ctx(
 ) -> Context:
     h = holders or {}
     a = {**h, **(after or {})}
-    return Context(now=now, principal=principal, holder=lambda m, al: h.get((m, al)),
-                   after=lambda m, al: a.get((m, al)))
+    return Context(
+        now=now, principal=principal, holder=lambda m, al: h.get((m, al)), after=lambda m, al: a.get((m, al))
+    )
 
 
 def check(spec: str, cand: Version | None, c: Context | None = None) -> GateResult:
@@ -145,7 +148,9 @@ def test_min_max_and_beats_in_one_gate_all_reported() -> None:
 
 
 def test_metadata_required_keys() -> None:
-    ok = check("{metadata: [git_commit, framework]}", version(metadata={"git_commit": "abc", "framework": "pt"}))
+    ok = check(
+        "{metadata: [git_commit, framework]}", version(metadata={"git_commit": "abc", "framework": "pt"})
+    )
     assert ok.passed and ok.observed == {"git_commit": "abc", "framework": "pt"}
     bad = check("{metadata: [git_commit, framework]}", version(metadata={"git_commit": ""}))
     assert not bad.passed and "lacks git_commit, framework" in bad.detail
@@ -179,9 +184,13 @@ def test_lineage_any_version_of_model() -> None:
 
 
 def test_lineage_pinned_to_alias() -> None:
-    good = check("{lineage: {model: tok, alias: production}}", version(lineage=(VersionId("tok", 2),)), ctx(TOK))
+    good = check(
+        "{lineage: {model: tok, alias: production}}", version(lineage=(VersionId("tok", 2),)), ctx(TOK)
+    )
     assert good.passed and good.observed["required"] == "tok:v2"
-    swapped = check("{lineage: {model: tok, alias: production}}", version(lineage=(VersionId("tok", 1),)), ctx(TOK))
+    swapped = check(
+        "{lineage: {model: tok, alias: production}}", version(lineage=(VersionId("tok", 1),)), ctx(TOK)
+    )
     assert not swapped.passed and "tok:production is tok:v2" in swapped.detail
 
 
@@ -204,7 +213,9 @@ def test_lineage_in_a_bundle_checks_the_holder_after_the_move() -> None:
 # -- max_age -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("age", "passed"), [(timedelta(days=14), True), (timedelta(days=14, seconds=1), False)])
+@pytest.mark.parametrize(
+    ("age", "passed"), [(timedelta(days=14), True), (timedelta(days=14, seconds=1), False)]
+)
 def test_max_age(age: timedelta, passed: bool) -> None:
     r = check("{max_age: 14d}", version(age=age))
     assert r.passed is passed and r.observed["age"].startswith("14d")
@@ -220,7 +231,9 @@ def test_principals() -> None:
 
 
 def test_principals_unauthenticated_is_reported() -> None:
-    r = check("{principals: [ci-prod]}", version(), ctx(principal=Principal("ci-prod", False, "PROMOTE_PRINCIPAL")))
+    r = check(
+        "{principals: [ci-prod]}", version(), ctx(principal=Principal("ci-prod", False, "PROMOTE_PRINCIPAL"))
+    )
     assert r.passed and "does not authenticate" in r.detail
 
 
@@ -287,8 +300,12 @@ def test_repeated_hour_counts_twice(now: datetime) -> None:
 
 @pytest.mark.parametrize(
     ("now", "frozen"),
-    [(utc(2026, 12, 23, 23, 59), False), (utc(2026, 12, 24, 0, 0), True), (utc(2026, 12, 26, 23, 59), True),
-     (utc(2026, 12, 27, 0, 0), False)],
+    [
+        (utc(2026, 12, 23, 23, 59), False),
+        (utc(2026, 12, 24, 0, 0), True),
+        (utc(2026, 12, 26, 23, 59), True),
+        (utc(2026, 12, 27, 0, 0), False),
+    ],
 )
 def test_dated_window_is_inclusive_of_the_end_day(now: datetime, frozen: bool) -> None:
     assert check("{freeze: {windows: ['2026-12-24..2026-12-26']}}", None, ctx(now=now)).passed is (not frozen)

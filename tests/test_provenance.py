@@ -25,7 +25,13 @@ def repo(tmp_path: Path) -> Path:
     (r / "aliasgate.yaml").write_text("version: 1\n")
     git(r, "add", ".")
     git(r, "commit", "-q", "-m", "policy", "--date", "2026-01-01T00:00:00Z")
-    git(r, "remote", "add", "origin", "https://x-access-token:ghs_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/ml.git")
+    git(
+        r,
+        "remote",
+        "add",
+        "origin",
+        "https://x-access-token:ghs_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/ml.git",
+    )
     return r
 
 
@@ -68,7 +74,9 @@ def test_github_context_and_run_url() -> None:
     }
     prov = provenance.collect(P, env=env)
     assert prov.actor == "octocat"
-    assert prov.ci is not None and prov.ci["run_url"] == "https://github.com/acme/ml/actions/runs/123/attempts/2"
+    assert (
+        prov.ci is not None and prov.ci["run_url"] == "https://github.com/acme/ml/actions/runs/123/attempts/2"
+    )
     assert prov.ci["sha"] == "a" * 40
     assert provenance.collect(P, env={}).ci is None
 
@@ -100,12 +108,30 @@ def test_no_secret_looking_value_lands_in_a_record(repo: Path, demo, cli, monkey
     assert rec["git"]["commit"] == git(repo, "rev-parse", "HEAD")
     assert rec["git"]["policy_dirty"] is True  # promote.yaml is untracked: not the committed policy
     assert rec["ci"]["run_url"].endswith("/acme/ml/actions/runs/77") and rec["actor"] == "octocat"
-    assert rec["policy"]["sha256"] == __import__("hashlib").sha256((repo / "promote.yaml").read_bytes()).hexdigest()
+    assert (
+        rec["policy"]["sha256"]
+        == __import__("hashlib").sha256((repo / "promote.yaml").read_bytes()).hexdigest()
+    )
 
 
 def test_record_body_has_every_field() -> None:
     prov = provenance.collect(P, policy_path=None, env={})
-    body = prov.body(AliasOp("m", "production", 1, 2), kind="promote", now=utcnow(), rule="r", gates=[{"g": 1}])
-    for key in ("principal", "actor", "host", "at", "git", "policy", "rule", "from", "to", "gates", "ci", "aliasgate"):
+    body = prov.body(
+        AliasOp("m", "production", 1, 2), kind="promote", now=utcnow(), rule="r", gates=[{"g": 1}]
+    )
+    for key in (
+        "principal",
+        "actor",
+        "host",
+        "at",
+        "git",
+        "policy",
+        "rule",
+        "from",
+        "to",
+        "gates",
+        "ci",
+        "aliasgate",
+    ):
         assert key in body
     assert body["principal"]["name"] == "svc" and body["from"] == 1 and body["to"] == 2

@@ -38,8 +38,14 @@ def test_quick_start_promotion_runs(tmp_path: Path) -> None:
     for step in steps[3:]:
         argv = shlex.split(step)
         assert argv[0] == "../.venv/bin/promote"
-        proc = subprocess.run([PROMOTE, *argv[1:]], cwd=work, env=clean_env(HOME=str(tmp_path)),
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [PROMOTE, *argv[1:]],
+            cwd=work,
+            env=clean_env(HOME=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, (step, proc.stdout, proc.stderr)
         outputs.append(proc.stdout)
     assert "move bert-classifier:production v2 -> v4" in outputs[1]

@@ -203,7 +203,9 @@ def run(env: Mapping[str, str] | None = None) -> int:
         argv = command_line(inputs, env)
     except InputError as exc:
         github.command("error", str(exc), title="aliasgate action: invalid input")
-        github.set_outputs({"changed": "false", "moves": "[]", "plan": "", "exit-code": str(int(ExitCode.INVALID))}, env)
+        github.set_outputs(
+            {"changed": "false", "moves": "[]", "plan": "", "exit-code": str(int(ExitCode.INVALID))}, env
+        )
         return int(ExitCode.INVALID)
     github.set_outputs({"changed": "false", "moves": "[]", "plan": ""}, env)
     sys.stdout.write("promote " + shlex.join(argv) + "\n")

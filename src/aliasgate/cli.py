@@ -423,15 +423,20 @@ def report(
         ReportFormat, typer.Option("--format", "-f", help="Markdown (as in the GitHub step summary) or JSON.")
     ] = ReportFormat.md,
     metric: Annotated[
-        str | None, typer.Option("--metric", "-m", help="Metric to chart (default: the one most versions carry).")
+        str | None,
+        typer.Option("--metric", "-m", help="Metric to chart (default: the one most versions carry)."),
     ] = None,
     alias: Annotated[
-        str | None, typer.Option("--alias", "-a", help="Mark this alias's holder in the chart (e.g. production).")
+        str | None,
+        typer.Option("--alias", "-a", help="Mark this alias's holder in the chart (e.g. production)."),
     ] = None,
     candidate: Annotated[
-        str | None, typer.Option("--candidate", help="Mark this version or alias as the new holder (v4, staging).")
+        str | None,
+        typer.Option("--candidate", help="Mark this version or alias as the new holder (v4, staging)."),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Recent versions and history records shown.")] = 10,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Recent versions and history records shown.")
+    ] = 10,
 ) -> None:
     """Markdown report of a model: versions, aliases, alias history and a Mermaid chart of a metric."""
     from aliasgate import api, render
@@ -511,7 +516,8 @@ def cleanup(
     policy: PolicyOpt = Path(DEFAULT_POLICY),
     registry: RegistryOpt = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the plan (every version, verdict, reason); delete nothing.")
+        bool,
+        typer.Option("--dry-run", help="Show the plan (every version, verdict, reason); delete nothing."),
     ] = False,
     as_json: JsonOpt = False,
     max_deletions: Annotated[

@@ -117,7 +117,11 @@ def evaluate(gate: Gate, candidate: Version | None, ctx: Context) -> GateResult:
 
 
 def _done(
-    result: GateResult, line: int | None, path: str, model: str | None = None, spec: dict[str, Any] | None = None
+    result: GateResult,
+    line: int | None,
+    path: str,
+    model: str | None = None,
+    spec: dict[str, Any] | None = None,
 ) -> GateResult:
     return GateResult(
         result.kind, result.gate, result.passed, result.observed, result.detail, model, line, path, spec

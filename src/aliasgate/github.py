@@ -268,7 +268,8 @@ def plan_markdown(plan: Any, result: Any | None, reports: Sequence[str] = ()) ->
         lines.append(f"### {_ICONS.get(status, '❔')} `{md_cell(r.rule)}` — {status}")
         lines.append("")
         lines.append(
-            f"{kind}{md_code(r.source)} → {md_code(r.to)}" + (f" · defined at {md_code(where)}" if where else "")
+            f"{kind}{md_code(r.source)} → {md_code(r.to)}"
+            + (f" · defined at {md_code(where)}" if where else "")
         )
         lines.append("")
         lines.append("| model | candidate | holder | move |")
@@ -374,12 +375,18 @@ def report_plan(plan: Any, result: Any | None, *, registry: Any = None, saved: s
                     title=f"aliasgate: {r.rule} blocked",
                 )
         elif status in ("conflict", "failed") and o is not None:
-            annotate("error", f"{r.rule}: {o.message}", file=r.file, line=r.line, title=f"aliasgate: {r.rule} {status}")
-        elif status == "applied" and o is not None:
-            moves = "; ".join(
-                f"{mv.model}:{mv.alias} {_v(mv.expected)} -> {_v(mv.target)}" for mv in o.moves
+            annotate(
+                "error",
+                f"{r.rule}: {o.message}",
+                file=r.file,
+                line=r.line,
+                title=f"aliasgate: {r.rule} {status}",
             )
-            annotate("notice", f"{r.rule}: {moves}", file=r.file, line=r.line, title=f"aliasgate: {r.rule} applied")
+        elif status == "applied" and o is not None:
+            moves = "; ".join(f"{mv.model}:{mv.alias} {_v(mv.expected)} -> {_v(mv.target)}" for mv in o.moves)
+            annotate(
+                "notice", f"{r.rule}: {moves}", file=r.file, line=r.line, title=f"aliasgate: {r.rule} applied"
+            )
     flush_annotations()
     if final:
         moves = [mv.as_dict() for o in applied for mv in o.moves]
@@ -415,7 +422,9 @@ def report_rollback(
     if current == target:
         what = f"{md_code(f'{model}:{alias}')} is already on {_v(target)}; nothing to do"
     elif dry_run:
-        what = f"would move {md_code(f'{model}:{alias}')} {_v(current)} → {_v(target)} (dry run: nothing sent)"
+        what = (
+            f"would move {md_code(f'{model}:{alias}')} {_v(current)} → {_v(target)} (dry run: nothing sent)"
+        )
     else:
         seq = f" (audit #{record['seq']})" if record else ""
         what = f"rolled back {md_code(f'{model}:{alias}')} {_v(current)} → {_v(target)}{seq}"
@@ -430,7 +439,11 @@ def report_rollback(
             parts.append(f"_Report unavailable: {md_cell(secrets.redact(str(exc)))}_")
     append_summary("\n".join(parts))
     if changed:
-        command("notice", f"rolled back {model}:{alias} {_v(current)} -> {_v(target)}", title="aliasgate: rollback")
+        command(
+            "notice",
+            f"rolled back {model}:{alias} {_v(current)} -> {_v(target)}",
+            title="aliasgate: rollback",
+        )
     move = {"model": model, "alias": alias, "expected": current, "target": target, "kind": "rollback"}
     set_outputs(
         {
@@ -465,7 +478,9 @@ def report_check(results: Sequence[tuple[str, Any, Sequence[Any]]]) -> None:
             lines.append(f"| {md_code(workspace_path(file))} | ❌ {len(issues)} problem(s) |")
         else:
             n, k = len(policy.promotions), len(policy.retention)
-            lines.append(f"| {md_code(workspace_path(file))} | ✅ {n} promotion rule(s), {k} retention rule(s) |")
+            lines.append(
+                f"| {md_code(workspace_path(file))} | ✅ {n} promotion rule(s), {k} retention rule(s) |"
+            )
     problems = [i for _, _, issues in results for i in issues]
     if problems:
         lines += ["", "| where | path | problem |", "|---|---|---|"]
@@ -516,9 +531,21 @@ def report_cleanup(
     append_summary("\n".join(out))
     for c in lines:
         if c.verdict == "failed":
-            annotate("error", f"{c.model}:v{c.version}: {c.reason}", file=file, line=line, title="aliasgate: cleanup")
+            annotate(
+                "error",
+                f"{c.model}:v{c.version}: {c.reason}",
+                file=file,
+                line=line,
+                title="aliasgate: cleanup",
+            )
         elif c.verdict == "skipped":
-            annotate("warning", f"{c.model}:v{c.version}: {c.reason}", file=file, line=line, title="aliasgate: cleanup")
+            annotate(
+                "warning",
+                f"{c.model}:v{c.version}: {c.reason}",
+                file=file,
+                line=line,
+                title="aliasgate: cleanup",
+            )
     flush_annotations()
     set_outputs(
         {

@@ -350,7 +350,11 @@ def mermaid_chart(report: Report) -> str:
         label = f"v{v.number}"
         is_new = report.candidate is not None and v.number == report.candidate != report.current
         if report.alias is not None and v.number == report.current:
-            label += f" (was {report.alias})" if report.moved and report.candidate is not None else f" ({report.alias})"
+            label += (
+                f" (was {report.alias})"
+                if report.moved and report.candidate is not None
+                else f" ({report.alias})"
+            )
         if is_new:
             label += f" ({report.alias})" if report.moved and report.alias else " (candidate)"
         labels.append(label)

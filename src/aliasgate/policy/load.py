@@ -132,7 +132,9 @@ def load_text(raw: bytes | str, filename: str, *, use_cache: bool = False) -> Po
         if data is None and issues:
             raise PolicyError(issues)  # not YAML at all: nothing more to check
         if data is None:
-            raise PolicyError([PolicyIssue(filename, 1, 1, "$", "the policy is empty (start with `version: 1`)")])
+            raise PolicyError(
+                [PolicyIssue(filename, 1, 1, "$", "the policy is empty (start with `version: 1`)")]
+            )
         issues.extend(_schema_issues(data, filename, marks))
     bad_paths = {_path_key(i.path) for i in issues}
     builder = _Builder(filename, marks, issues, bad_paths)

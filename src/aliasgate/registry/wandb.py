@@ -125,8 +125,9 @@ class _Target:
             artifact_id=art["id"],
             metadata=_json_object(art.get("metadata")),
             aliases=[a["alias"] for a in node.get("aliases") or []],
-            source=f"{seq['project']['entity']['name']}/{seq['project']['name']}",
-            source_read_only=bool(seq["project"].get("readOnly")),
+            source=_project_path(seq.get("project")) or f"the source project of {seq['name']}",
+            # An invisible source project is one we cannot write (as the SDK judges it).
+            source_read_only=seq.get("project") is None or bool(seq["project"].get("readOnly")),
             other_collections=elsewhere,
             other_aliases=other_aliases,
         )
@@ -524,7 +525,7 @@ class WandbRegistry:
             metadata=metadata,
             lineage=tuple(sorted(set(lineage))),
             lineage_recorded=is_run and complete,
-            source=f"{seq['project']['entity']['name']}/{seq['project']['name']}/{seq['name']}:v{art['versionIndex']}",
+            source=f"{_project_path(seq.get('project')) or '?'}/{seq['name']}:v{art['versionIndex']}",
         )
         self._versions[(c, number)] = version
         return version
@@ -544,7 +545,7 @@ class WandbRegistry:
         if ids or not node.get("artifactSequence"):
             return ids
         seq = node["artifactSequence"]
-        path = f"{seq['project']['entity']['name']}/{seq['project']['name']}/{seq['name']}"
+        path = f"{_project_path(seq.get('project')) or '?'}/{seq['name']}"
         return [VersionId(path, int(node["versionIndex"]))]
 
     def audit_log(self, model: str) -> audit.AuditLog:
@@ -978,6 +979,12 @@ def _numbers(values: Mapping[str, Any], *, skip_private: bool = False, prefix: s
 def _coll_path(node: Mapping[str, Any]) -> tuple[str, str, str]:
     project = node.get("project") or {}
     return (str((project.get("entity") or {}).get("name")), str(project.get("name")), str(node.get("name")))
+
+
+def _project_path(project: Mapping[str, Any] | None) -> str | None:
+    if not project:
+        return None
+    return f"{(project.get('entity') or {}).get('name')}/{project.get('name')}"
 
 
 def _coll_node(path: tuple[str, str, str]) -> dict[str, Any]:
