@@ -88,7 +88,9 @@ class SeededDemo:
 
     def locks(self) -> list[str]:
         found = self.server.api(
-            "GET", "registered-models/search", params={"filter": "name LIKE 'aliasgate-lock.%'", "max_results": "1000"}
+            "GET",
+            "registered-models/search",
+            params={"filter": "name LIKE 'aliasgate-lock.%'", "max_results": "1000"},
         )
         return sorted(m["name"] for m in found.get("registered_models", []) if self.prefix in m["name"])
 

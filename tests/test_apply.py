@@ -356,3 +356,33 @@ def test_saved_plan_applied_by_another_account_is_refused(demo) -> None:  # type
         demo.registry(), p, collect(Principal("ci-backup", True, "test")), now=utcnow, exact=True
     )
     assert ok.exit_code == 0
+
+
+def test_a_stop_signal_mid_bundle_undoes_the_made_moves(demo) -> None:  # type: ignore[no-untyped-def]
+    """A cancelled CI job on a registry without transactions: the half-made bundle is undone."""
+    _bundle_demo(demo)
+    reg = NonAtomic(demo.registry())
+    pol = load_text(BUNDLE + POLICY.split("promotions:\n", 1)[1].replace("MIN", "0"), "b.yaml")
+    prov = collect(Principal("t", False, "test"))
+    p = planner.plan(pol, reg, now=utcnow(), principal=prov.principal)  # type: ignore[arg-type]
+    asked = iter([False, True, True])  # the signal lands after the bundle's first move
+    result = applier.apply(reg, p, prov, now=utcnow, stop=lambda: next(asked))  # type: ignore[arg-type]
+    by_rule = {o.rule: o for o in result.outcomes}
+    assert by_rule["ship-together"].status == "interrupted"
+    assert by_rule["ship-together"].undone == ["bert-classifier:production v5 -> v2"]
+    assert by_rule["ship"].status == "interrupted"  # the next rule never started
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    assert demo.registry().aliases("bert-tokenizer")["production"] == 2
+    assert int(result.exit_code) == 130
+
+
+def test_sigterm_during_apply_is_deferred(demo) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from aliasgate import interrupt
+
+    with interrupt.deferred() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested and stop.signal == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -41,7 +41,9 @@ def body(op: AliasOp, kind: str = "promote", **extra: Any) -> dict[str, Any]:
     }
 
 
-def move(reg: Registry, model: str, alias: str, expected: int | None, target: int | None, **extra: Any) -> dict[str, Any]:
+def move(
+    reg: Registry, model: str, alias: str, expected: int | None, target: int | None, **extra: Any
+) -> dict[str, Any]:
     op = AliasOp(model, alias, expected, target)
     return reg.apply([op], [body(op, **extra)])[0]
 
@@ -151,7 +153,9 @@ def test_version_tags_win_over_run_metrics_and_need_no_run_request(
     mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
 ) -> None:
     clf = mlflow_demo.classifier
-    mlflow_demo.server.api("POST", "model-versions/set-tag", {"name": clf, "version": "4", "key": "val_f1", "value": "0.95"})
+    mlflow_demo.server.api(
+        "POST", "model-versions/set-tag", {"name": clf, "version": "4", "key": "val_f1", "value": "0.95"}
+    )
     reg = open_registry(recording_proxy.registry_uri)
     v4 = reg.version(clf, 4)
     assert v4.metric("val_f1") == pytest.approx(0.95)
@@ -163,7 +167,9 @@ def test_version_tags_win_over_run_metrics_and_need_no_run_request(
 
 def test_a_version_without_the_inputs_tag_has_no_recorded_lineage(mlflow_demo: SeededDemo) -> None:
     clf = mlflow_demo.classifier
-    mlflow_demo.server.api("DELETE", "model-versions/delete-tag", {"name": clf, "version": "3", "key": "aliasgate.inputs"})
+    mlflow_demo.server.api(
+        "DELETE", "model-versions/delete-tag", {"name": clf, "version": "3", "key": "aliasgate.inputs"}
+    )
     v3 = open_registry(mlflow_demo.uri).version(clf, 3)
     assert not v3.lineage_recorded and v3.lineage == ()
 
@@ -277,10 +283,18 @@ def test_history_verify_catches_tampering(mlflow_demo: SeededDemo) -> None:
     tags = mlflow_demo.tags(clf)
     edited = json.loads(tags[f"{AUDIT_PREFIX}2"])
     edited["to"] = 1
-    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": json.dumps(edited)})
+    server.api(
+        "POST",
+        "registered-models/set-tag",
+        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": json.dumps(edited)},
+    )
     result = audit.verify(reg.audit_log(clf))
     assert not result.ok and result.first_bad == 2
-    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": tags[f"{AUDIT_PREFIX}2"]})
+    server.api(
+        "POST",
+        "registered-models/set-tag",
+        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": tags[f"{AUDIT_PREFIX}2"]},
+    )
     server.api("DELETE", "registered-models/delete-tag", {"name": clf, "key": f"{AUDIT_PREFIX}3"})
     result = audit.verify(reg.audit_log(clf))
     assert not result.ok and result.first_bad == 3  # the newest record, caught by the head
@@ -294,7 +308,11 @@ def test_a_crashed_moves_record_is_kept_when_the_alias_moved(mlflow_demo: Seeded
     first = move(reg, clf, "production", 2, 3)
     op = AliasOp(clf, "production", 3, 4)
     pending = audit.seal(body(op), audit.head_of(first))
-    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": audit.canonical(pending)})
+    server.api(
+        "POST",
+        "registered-models/set-tag",
+        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": audit.canonical(pending)},
+    )
     server.api("POST", "registered-models/alias", {"name": clf, "alias": "production", "version": "4"})
     log = open_registry(mlflow_demo.uri).audit_log(clf)  # read-only view already shows it
     assert [r["seq"] for r in log.records] == [1, 2] and audit.verify(log).ok
@@ -309,7 +327,11 @@ def test_a_crashed_moves_record_is_dropped_when_the_alias_did_not_move(mlflow_de
     server = mlflow_demo.server
     op = AliasOp(clf, "production", 2, 4)
     pending = audit.seal(body(op), None)
-    server.api("POST", "registered-models/set-tag", {"name": clf, "key": f"{AUDIT_PREFIX}1", "value": audit.canonical(pending)})
+    server.api(
+        "POST",
+        "registered-models/set-tag",
+        {"name": clf, "key": f"{AUDIT_PREFIX}1", "value": audit.canonical(pending)},
+    )
     reg = open_registry(mlflow_demo.uri)
     assert reg.audit_log(clf).records == []
     sealed = move(reg, clf, "production", 2, 3)
@@ -398,7 +420,9 @@ def test_threads_racing_on_one_alias_form_a_linear_chain(mlflow_demo: SeededDemo
     """Eight clients at once, each moving production to its own version from what it saw."""
     clf = mlflow_demo.classifier
     for _ in range(4):  # versions 5..8
-        mlflow_demo.server.api("POST", "model-versions/create", {"name": clf, "source": "s3://aliasgate-test/model"})
+        mlflow_demo.server.api(
+            "POST", "model-versions/create", {"name": clf, "source": "s3://aliasgate-test/model"}
+        )
     results: list[str] = []
     start = threading.Barrier(8)
 
@@ -471,7 +495,9 @@ def test_wrong_password_is_an_auth_error_without_the_password(
     assert "Wrong-password-9876" not in text
 
 
-def test_a_bearer_token_against_basic_auth_says_why(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bearer_token_against_basic_auth_says_why(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-abcdef-123456")
     with pytest.raises(AuthError) as exc:
         open_registry(mlflow_auth_demo.uri).whoami()
@@ -497,7 +523,9 @@ def test_read_only_account_cannot_move_and_nothing_changes(
     assert mlflow_auth_demo.locks() == []
 
 
-def test_edit_moves_but_removing_an_alias_needs_manage(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_edit_moves_but_removing_an_alias_needs_manage(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clf = mlflow_auth_demo.classifier
     login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])
     reg = open_registry(mlflow_auth_demo.uri)
@@ -510,7 +538,9 @@ def test_edit_moves_but_removing_an_alias_needs_manage(mlflow_auth_demo: SeededD
     assert mlflow_auth_demo.locks() == []
 
 
-def test_deleting_a_version_needs_manage(mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleting_a_version_needs_manage(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clf = mlflow_auth_demo.classifier
     record = {"kind": "delete", "model": clf, "alias": None, "from": 1, "to": None}
     login(monkeypatch, mlflow_auth_demo.accounts["EDIT"])

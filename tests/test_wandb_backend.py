@@ -335,22 +335,7 @@ def test_no_write_access_to_the_source_project_is_refused_before_moving(
 def test_failed_record_write_puts_the_alias_back(wb: Open, wandb_world: WandbWorld) -> None:
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     _, _, v4 = state.version_of(project, "bert-classifier", 4)
-
-    def break_v4(s: State) -> None:  # v4's metadata write fails (W&B refuses it)
-        v4.type_name = "model"
-        s.entities["ml"].members_may_set_ttl = True
-        original = s.update_artifact
-
-        def refuse(account: Any, artifact_id: int, data: dict[str, Any]) -> Any:
-            if artifact_id == v4.id:
-                from tests.servers.wandb_double.state import GraphQLFault
-
-                raise GraphQLFault("metadata too large")
-            return original(account, artifact_id, data)
-
-        s.update_artifact = refuse  # type: ignore[method-assign]
-
-    wandb_world.double.on("AliasgateRecord", break_v4)
+    wandb_world.double.on("AliasgateRecord", lambda s: s.refuse_updates.__setitem__(v4.id, "metadata too large"))
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(RegistryError, match="move was undone") as caught:
         registry.apply([op], [body(op)])

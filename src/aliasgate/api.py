@@ -80,10 +80,20 @@ def provenance(session: Session, policy_path: str | None, policy_sha: str | None
 
 
 def apply_plan(session: Session, plan: Any, *, exact: bool, dry_run: bool = False) -> Any:
-    from aliasgate import applier
+    """Apply with SIGTERM/SIGINT deferred: a cancelled CI job finishes or undoes the step in flight."""
+    from aliasgate import applier, interrupt
 
     prov = None if dry_run else provenance(session, plan.policy_path, plan.policy_sha256)
-    return applier.apply(session.registry, plan, prov, now=utcnow, exact=exact, dry_run=dry_run)  # type: ignore[arg-type]
+    with interrupt.deferred() as stop:
+        return applier.apply(
+            session.registry,
+            plan,
+            prov,
+            now=utcnow,
+            exact=exact,
+            dry_run=dry_run,
+            stop=stop,
+        )
 
 
 def read_plan(path: str | Path) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from aliasgate import gates as gates_mod
 from aliasgate.errors import AliasgateError, Blocked, Conflict, ExitCode, InvalidInput, conflict
+from aliasgate.interrupt import NEVER
 from aliasgate.model import LATEST, AliasOp, Principal, Ref
 from aliasgate.planner import BLOCKED, MOVE, Plan, PlannedMove, RulePlan
 from aliasgate.provenance import Provenance
@@ -24,6 +25,7 @@ APPLIED = "applied"
 CONFLICT = "conflict"
 FAILED = "failed"
 DRY_RUN = "dry-run"
+INTERRUPTED = "interrupted"  # a stop signal arrived; nothing of this rule remains applied
 
 
 @dataclass
@@ -56,6 +58,8 @@ class ApplyResult:
     @property
     def exit_code(self) -> ExitCode:
         statuses = {o.status for o in self.outcomes}
+        if INTERRUPTED in statuses:
+            return ExitCode.INTERRUPTED
         if FAILED in statuses:
             return ExitCode.REGISTRY
         if CONFLICT in statuses:
@@ -84,16 +88,22 @@ Clock = Callable[[], datetime]
 def apply(
     registry: Registry,
     plan: Plan,
-    provenance: Provenance,
+    provenance: Provenance | None,
     *,
     now: Clock,
     exact: bool = False,
     dry_run: bool = False,
+    stop: Callable[[], bool] = NEVER,
 ) -> ApplyResult:
-    """Apply ``plan``. ``exact`` (a saved plan): refuse, changing nothing, if any alias moved since."""
+    """Apply ``plan``. ``exact`` (a saved plan): refuse, changing nothing, if any alias moved since.
+
+    ``stop`` is checked between steps (see :mod:`aliasgate.interrupt`): once it is true no new
+    rule starts, and a bundle half made on a registry without transactions is undone."""
     if dry_run:
         dry = [_not_applied(r, DRY_RUN if r.status == MOVE else r.status) for r in plan.rules]
         return ApplyResult(plan, dry, dry_run=True)
+    if provenance is None:
+        raise ValueError("provenance is required to apply")
     if exact:
         _check_saved_plan(registry, plan, provenance.principal, now())
     outcomes: list[Outcome] = []
@@ -102,7 +112,14 @@ def apply(
         # A saved plan on a transactional registry applies as one unit.
         outcomes_by_rule = _apply_atomic(registry, movable, plan, provenance, now)
     else:
-        outcomes_by_rule = {r.rule: _apply_rule(registry, r, plan, provenance, now) for r in movable}
+        outcomes_by_rule = {}
+        for r in movable:
+            if stop():
+                outcomes_by_rule[r.rule] = Outcome(
+                    r.rule, INTERRUPTED, r.moves, message="stopped by a signal before this rule", line=r.line
+                )
+                continue
+            outcomes_by_rule[r.rule] = _apply_rule(registry, r, plan, provenance, now, stop)
     for rule in plan.rules:
         outcomes.append(outcomes_by_rule.get(rule.rule) or _not_applied(rule, rule.status))
     return ApplyResult(plan, outcomes)
@@ -161,7 +178,14 @@ def _apply_atomic(
     return out
 
 
-def _apply_rule(registry: Registry, rule: RulePlan, plan: Plan, prov: Provenance, now: Clock) -> Outcome:
+def _apply_rule(
+    registry: Registry,
+    rule: RulePlan,
+    plan: Plan,
+    prov: Provenance,
+    now: Clock,
+    stop: Callable[[], bool] = NEVER,
+) -> Outcome:
     moves = list(rule.moves)
     bodies = _bodies(rule, moves, plan, prov, now())
     if registry.atomic_batches or len(moves) == 1:
@@ -175,6 +199,22 @@ def _apply_rule(registry: Registry, rule: RulePlan, plan: Plan, prov: Provenance
     # No transactions: one move at a time, undo the made ones if a later one fails.
     done: list[tuple[PlannedMove, dict[str, Any]]] = []
     for move, body in zip(moves, bodies, strict=False):
+        if done and stop():
+            undone, undo_errors = _compensate(registry, rule, done, prov, now, cause="stopped by a signal")
+            message = f"stopped by a signal after {len(done)} of {len(moves)} move(s); undid {len(undone)}"
+            if undo_errors:
+                return Outcome(
+                    rule.rule,
+                    FAILED,
+                    rule.moves,
+                    [r for _, r in done],
+                    message + "; UNDO FAILED: " + "; ".join(undo_errors),
+                    undone,
+                    line=rule.line,
+                )
+            return Outcome(
+                rule.rule, INTERRUPTED, rule.moves, [r for _, r in done], message, undone, line=rule.line
+            )
         try:
             done.append((move, registry.apply(_ops([move]), [body])[0]))
         except AliasgateError as exc:

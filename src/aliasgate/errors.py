@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     INVALID = 2  # invalid input: policy, reference, usage
     BLOCKED = 3  # gates blocked a promotion
     CONFLICT = 4  # an alias moved under us (compare-and-swap failed, stale plan)
+    INTERRUPTED = 130  # stopped by SIGINT/SIGTERM after finishing (or undoing) the step in flight
 
 
 class AliasgateError(Exception):

@@ -383,12 +383,13 @@ def report_plan(plan: Any, result: Any | None, *, registry: Any = None, saved: s
                 title=f"aliasgate: {r.rule} {status}",
             )
         elif status == "applied" and o is not None:
-            moves = "; ".join(f"{mv.model}:{mv.alias} {_v(mv.expected)} -> {_v(mv.target)}" for mv in o.moves)
+            done = "; ".join(f"{mv.model}:{mv.alias} {_v(mv.expected)} -> {_v(mv.target)}" for mv in o.moves)
             annotate(
-                "notice", f"{r.rule}: {moves}", file=r.file, line=r.line, title=f"aliasgate: {r.rule} applied"
+                "notice", f"{r.rule}: {done}", file=r.file, line=r.line, title=f"aliasgate: {r.rule} applied"
             )
     flush_annotations()
     if final:
+        assert result is not None
         moves = [mv.as_dict() for o in applied for mv in o.moves]
         exit_code = int(result.exit_code)
     else:

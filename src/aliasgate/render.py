@@ -138,6 +138,8 @@ def apply_text(result: Any, style: Style) -> str:
             out.append(style.bad(f"failed {o.rule}: {o.message}"))
         elif o.status == "blocked":
             out.append(style.warn(f"blocked {o.rule}: {o.message}"))
+        elif o.status == "interrupted":
+            out.append(style.bad(f"interrupted {o.rule}: {o.message}"))
         elif o.status == "dry-run":
             out.append(f"would apply {o.rule} (dry run: nothing sent)")
         else:

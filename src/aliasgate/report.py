@@ -24,6 +24,13 @@ from aliasgate.errors import InvalidInput
 from aliasgate.model import Version, iso
 
 DEFAULT_LIMIT = 10
+
+
+class _Unset:
+    """Marks "not given" where None is a meaningful value (an alias held by nothing)."""
+
+
+UNSET = _Unset()
 _VERSION_REF = re.compile(r"^v?(\d+)$")
 
 
@@ -74,7 +81,7 @@ def build(
     limit: int = DEFAULT_LIMIT,
     alias: str | None = None,
     candidate: str | int | None = None,
-    holder: int | None | object = ...,
+    holder: int | _Unset | None = UNSET,
     moved: bool = False,
 ) -> Report:
     """Read versions, aliases and the audit log of ``model``.
@@ -101,8 +108,8 @@ def build(
         current = None
     if alias == "latest":
         current = versions[0].number if versions else None
-    if holder is not ...:
-        current = holder if isinstance(holder, int) else None
+    if not isinstance(holder, _Unset):
+        current = holder
     return Report(
         model=model,
         registry=str(registry.uri),

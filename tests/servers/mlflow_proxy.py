@@ -50,6 +50,28 @@ class _Rule:
     body: bytes = b""
     gate: threading.Event | None = None
     reached: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False
+
+
+@dataclass
+class Held:
+    """A paused request: ``reached`` is set once one arrives; ``release`` or ``drop`` ends the pause."""
+
+    rule: _Rule
+
+    @property
+    def reached(self) -> threading.Event:
+        return self.rule.reached
+
+    def release(self) -> None:
+        """Forward the paused request to the server."""
+        assert self.rule.gate is not None
+        self.rule.gate.set()
+
+    def drop(self) -> None:
+        """Close the paused request's connection without forwarding it (it never reached MLflow)."""
+        self.rule.dropped = True
+        self.release()
 
 
 class RecordingProxy:
@@ -90,7 +112,8 @@ class RecordingProxy:
     def stop(self) -> None:
         with self._lock:
             for rule in self._rules:
-                if rule.gate is not None:
+                if rule.gate is not None and not rule.gate.is_set():
+                    rule.dropped = True
                     rule.gate.set()
         self._server.shutdown()
         self._server.server_close()
@@ -160,6 +183,10 @@ class RecordingProxy:
             rule.reached.set()
             if rule.gate is not None:
                 rule.gate.wait()
+                if rule.dropped:
+                    self._record(Recorded(h.command, path, query, 0, body))
+                    h.close_connection = True
+                    return
             elif rule.status:
                 self._record(Recorded(h.command, path, query, rule.status, body))
                 self._reply(h, rule.status, [("Content-Type", "application/json")], rule.body)

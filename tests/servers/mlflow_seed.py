@@ -47,12 +47,18 @@ def load(
         next_number = 1
         for v in sorted(m.versions, key=lambda v: v.number):
             while next_number < v.number:  # MLflow numbers versions itself: burn the gaps
-                filler = call("POST", "model-versions/create", {"name": name, "source": "s3://aliasgate-seed/filler"})
-                call("DELETE", "model-versions/delete", {"name": name, "version": filler["model_version"]["version"]})
+                filler = call(
+                    "POST", "model-versions/create", {"name": name, "source": "s3://aliasgate-seed/filler"}
+                )
+                call(
+                    "DELETE",
+                    "model-versions/delete",
+                    {"name": name, "version": filler["model_version"]["version"]},
+                )
                 next_number += 1
-            run_id = call("POST", "runs/create", {"experiment_id": experiment, "run_name": f"{name}-v{v.number}"})[
-                "run"
-            ]["info"]["run_id"]
+            run_id = call(
+                "POST", "runs/create", {"experiment_id": experiment, "run_name": f"{name}-v{v.number}"}
+            )["run"]["info"]["run_id"]
             tags = [{"key": k, "value": tag_value(val)} for k, val in sorted(v.metadata.items())]
             inputs = [str(type(i)(names.get(i.model, i.model), i.number)) for i in v.inputs]
             tags.append({"key": INPUTS_TAG, "value": ", ".join(inputs)})
@@ -60,7 +66,10 @@ def load(
                 tags += [{"key": k, "value": repr(float(val))} for k, val in sorted(v.metrics.items())]
             else:
                 stamp = int(v.created_at.timestamp() * 1000)
-                metrics = [{"key": k, "value": float(val), "timestamp": stamp, "step": 0} for k, val in v.metrics.items()]
+                metrics = [
+                    {"key": k, "value": float(val), "timestamp": stamp, "step": 0}
+                    for k, val in v.metrics.items()
+                ]
                 if metrics:
                     call("POST", "runs/log-batch", {"run_id": run_id, "metrics": metrics})
             created = call(
@@ -78,7 +87,9 @@ def load(
 
 def _experiment(server: MlflowServer, account: Account | None) -> str:
     try:
-        got = server.api("GET", "experiments/get-by-name", params={"experiment_name": "aliasgate-seed"}, account=account)
+        got = server.api(
+            "GET", "experiments/get-by-name", params={"experiment_name": "aliasgate-seed"}, account=account
+        )
         return str(got["experiment"]["experiment_id"])
     except ApiError as exc:
         if exc.status != 404:
@@ -89,5 +100,7 @@ def _experiment(server: MlflowServer, account: Account | None) -> str:
     except ApiError as exc:  # created concurrently by another seeding
         if "RESOURCE_ALREADY_EXISTS" not in exc.body:
             raise
-        got = server.api("GET", "experiments/get-by-name", params={"experiment_name": "aliasgate-seed"}, account=account)
+        got = server.api(
+            "GET", "experiments/get-by-name", params={"experiment_name": "aliasgate-seed"}, account=account
+        )
         return str(got["experiment"]["experiment_id"])

@@ -864,7 +864,7 @@ class MlflowRegistry:
             return True
         code, _ = _mlflow_error(response)
         if code == "RESOURCE_ALREADY_EXISTS":
-            return True
+            return False
         if response.status_code == 403:
             raise AuthError(
                 f"{self.credentials.account} may not create registered models, which aliasgate needs for its "

@@ -211,6 +211,9 @@ class State:
         self.memberships: dict[int, Membership] = {}
         self.artifacts: dict[int, Artifact] = {}
         self.runs: dict[int, Run] = {}
+        # Fault injection: artifact id -> the error W&B gives for a metadata write to it
+        # (a size limit, an org policy); the rest of the same request still runs.
+        self.refuse_updates: dict[int, str] = {}
         self._ids: dict[str, int] = {}
 
     def _next(self, kind: str) -> int:
@@ -560,6 +563,8 @@ class State:
             raise GraphQLFault(f"artifact {gql_id('Artifact', art.id)} is {art.state.lower()}")
         source = self.project_of(self.sequence_of(art))
         self.require(account, source, "member", "update artifacts")
+        if art.id in self.refuse_updates:
+            raise GraphQLFault(self.refuse_updates[art.id])
         metadata = data.get("metadata")
         if metadata is not None:
             try:
