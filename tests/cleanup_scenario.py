@@ -134,9 +134,11 @@ def write_seed(models: Iterable[ModelSeed], path: Path) -> Path:
     return path
 
 
-def expected_deletions(models: list[ModelSeed], now: datetime, *, lineage: bool = True) -> set[VersionId]:
-    """The oracle: what the scenario policy must delete."""
-    by_name = {m.name: m for m in models}
+def expected_deletions(
+    models: list[ModelSeed], now: datetime, *, lineage: bool = True, prefix: str = ""
+) -> set[VersionId]:
+    """The oracle: what the scenario policy must delete (model names may carry ``prefix``)."""
+    by_name = {m.name[len(prefix) :]: m for m in models}
     go: set[VersionId] = set()
 
     def old(v: VersionSeed, days: float) -> bool:
@@ -155,15 +157,15 @@ def expected_deletions(models: list[ModelSeed], now: datetime, *, lineage: bool 
         rule1 = old(v, 30) and v.number not in newest(clf, 5) and v.number not in best
         rule2 = old(v, 10) and v.metadata.get("pinned") != "yes"
         if rule1 and rule2 and v.number not in aliased(clf) and v.number not in newest(clf, 1):
-            go.add(VersionId(CLF, v.number))
+            go.add(VersionId(clf.name, v.number))
     tok = by_name[TOK]
     for v in tok.versions:
         if old(v, 30) and v.number not in aliased(tok) and v.number not in newest(tok, 1):
-            go.add(VersionId(TOK, v.number))
+            go.add(VersionId(tok.name, v.number))
     feat = by_name[FEAT]
     for v in feat.versions:
         if old(v, 20) and v.number not in aliased(feat) and v.number not in newest(feat, 1):
-            go.add(VersionId(FEAT, v.number))
+            go.add(VersionId(feat.name, v.number))
     if lineage:
         inputs = {VersionId(m.name, v.number): set(v.inputs) for m in models for v in m.versions}
         changed = True

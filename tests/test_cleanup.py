@@ -395,17 +395,21 @@ def test_a_signal_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_re
     before = live(reg)
     policy = tmp_path / "retention.yaml"
     policy.write_text("version: 1\nretention:\n  - {model: 'big*', ttl: 30d}\n", encoding="utf-8")
+    stdout = (tmp_path / "stdout.txt").open("w+", encoding="utf-8")  # a file: the plan is long
     proc = subprocess.Popen(
         [PROMOTE, "cleanup", "-p", str(policy), "-r", f"local:{reg.path}", "--max-deletions", "5000",
          "--parallel", "2"],
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=clean_env(), stdout=stdout, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # piped: one line per finished deletion
         if line.startswith("deleted "):
             proc.send_signal(sig)
             break
-    out, rest = proc.communicate(timeout=120)
+    _, rest = proc.communicate(timeout=120)
+    stdout.seek(0)
+    out = stdout.read()
+    stdout.close()
     assert proc.returncode == 128 + sig, out + rest
     assert f"stopped: stopped by {sig.name}" in out
     gone = before - live(reg)

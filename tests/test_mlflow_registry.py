@@ -120,7 +120,8 @@ def test_tls_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     assert reg.transport.session.verify is False
 
 
-def test_unreachable_server_is_a_registry_error() -> None:
+def test_unreachable_server_is_a_registry_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMOTE_HTTP_RETRIES", "0")
     reg = open_registry("mlflow+http://127.0.0.1:9")
     with pytest.raises(RegistryError, match="cannot reach"):
         reg.aliases("m")
@@ -147,6 +148,14 @@ def test_reads_versions_metrics_metadata_lineage(mlflow_demo: SeededDemo) -> Non
     assert tv1.metadata["vocab_size"] == 30522  # JSON numbers come back as numbers
     assert tv1.lineage == () and tv1.lineage_recorded
     assert clf in reg.models() and tok in reg.models()
+    direct = open_registry(mlflow_demo.uri).version(clf, 4)  # model-versions/get, not the cached newest
+    assert (direct.created_at, direct.aliases, dict(direct.metrics), dict(direct.metadata)) == (
+        v4.created_at,
+        v4.aliases,
+        dict(v4.metrics),
+        dict(v4.metadata),
+    )
+    assert (direct.lineage, direct.source, direct.created_by) == (v4.lineage, v4.source, v4.created_by)
 
 
 def test_version_tags_win_over_run_metrics_and_need_no_run_request(
@@ -416,6 +425,22 @@ def test_a_stale_lock_is_taken_over_by_generation(
     assert len(recording_proxy.calls()) == 6
 
 
+def test_lock_creation_racing_a_release_counts_as_busy(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
+) -> None:
+    """MLflow answers a create that collides with a lock being deleted with a 404 of its re-read."""
+    clf = mlflow_demo.classifier
+    gone = '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model with name=x not found"}'
+    recording_proxy.answer("POST", "registered-models/create", 404, gone)
+    move(open_registry(recording_proxy.registry_uri), clf, "production", 2, 4)
+    assert mlflow_demo.aliases(clf)["production"] == 4
+    assert recording_proxy.calls()[:3] == [
+        "POST registered-models/create",  # "404": busy a moment ago
+        "GET registered-models/get",  # the lock is gone: try again at once
+        "POST registered-models/create",
+    ]
+
+
 def test_threads_racing_on_one_alias_form_a_linear_chain(mlflow_demo: SeededDemo) -> None:
     """Eight clients at once, each moving production to its own version from what it saw."""
     clf = mlflow_demo.classifier
@@ -465,6 +490,28 @@ def test_delete_version_refuses_an_alias_holder_and_audits_the_rest(mlflow_demo:
     assert sealed["kind"] == "delete" and sealed["version"] == 1
     assert [v.number for v in reg.versions(clf)] == [4, 3, 2]
     assert audit.verify(reg.audit_log(clf)).ok
+
+
+def test_parallel_deletions_from_one_process_are_each_audited(mlflow_demo: SeededDemo) -> None:
+    """Cleanup deletes with several threads on one registry: each deletion locks, re-reads, audits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clf = mlflow_demo.classifier
+    for _ in range(4):  # versions 5..8, no aliases
+        mlflow_demo.server.api(
+            "POST", "model-versions/create", {"name": clf, "source": "s3://aliasgate-test/m"}
+        )
+    reg = open_registry(mlflow_demo.uri)
+    record = {"kind": "delete", "model": clf, "alias": None, "from": None, "to": None}
+    with ThreadPoolExecutor(4) as pool:
+        sealed = list(
+            pool.map(lambda n: reg.delete_version(clf, n, {**record, "version": n}), [1, 3, 5, 6, 7, 8])
+        )
+    assert sorted(r["version"] for r in sealed) == [1, 3, 5, 6, 7, 8]
+    assert [v.number for v in reg.versions(clf)] == [4, 2]
+    log = reg.audit_log(clf)
+    assert len(log.records) == 6 and audit.verify(log).ok
+    assert mlflow_demo.locks() == []
 
 
 # -- auth (basic-auth app) ------------------------------------------------------------------------------------

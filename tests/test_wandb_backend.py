@@ -19,9 +19,9 @@ from aliasgate.errors import AuthError, Conflict, ExitCode, InvalidInput, NotFou
 from aliasgate.model import AliasOp, VersionId
 from aliasgate.registry import open_registry, wandb_gql
 from aliasgate.registry import wandb as wandb_backend
+from aliasgate.registry.http import Transport
 from aliasgate.registry.wandb import WandbRegistry
 from tests.servers.wandb_double import ALICE_KEY, CI_KEY, VIEWER_KEY, WandbDouble, demo, resolvers
-from tests.servers.wandb_double.state import State
 from tests.wandb_fixtures import DEMO_SEED, WandbWorld
 
 PROJECT = "wandb://ml/demo"
@@ -130,7 +130,7 @@ def test_missing_key_says_what_to_set(wandb_world: WandbWorld, monkeypatch: pyte
 
 def test_server_without_the_membership_feature_is_refused_clearly(wb: Open, wandb_world: WandbWorld) -> None:
     wandb_world.state.features.remove("PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP")
-    with pytest.raises(RegistryError, match="server >= 0.70"):
+    with pytest.raises(RegistryError, match=r"server >= 0\.70"):
         wb().aliases("bert-classifier")
 
 
@@ -335,7 +335,9 @@ def test_no_write_access_to_the_source_project_is_refused_before_moving(
 def test_failed_record_write_puts_the_alias_back(wb: Open, wandb_world: WandbWorld) -> None:
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     _, _, v4 = state.version_of(project, "bert-classifier", 4)
-    wandb_world.double.on("AliasgateRecord", lambda s: s.refuse_updates.__setitem__(v4.id, "metadata too large"))
+    wandb_world.double.on(
+        "AliasgateRecord", lambda s: s.refuse_updates.__setitem__(v4.id, "metadata too large")
+    )
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(RegistryError, match="move was undone") as caught:
         registry.apply([op], [body(op)])
@@ -351,7 +353,8 @@ def test_failed_record_write_puts_the_alias_back(wb: Open, wandb_world: WandbWor
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("aliasgate.registry.http.time.sleep", lambda s: None)
+    """Retries without the backoff waits (their lengths are the transport's business)."""
+    monkeypatch.setattr(Transport, "_wait", lambda self, attempt, retry_after, waited: 0.0)
 
 
 def test_reads_retry_429_and_500(wb: Open, wandb_world: WandbWorld, fast_retries: None) -> None:
@@ -406,9 +409,9 @@ def test_move_that_did_not_land_is_sent_once_more(
 def test_timeout_after_the_move_is_verified_by_reading(
     wb: Open, wandb_world: WandbWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PROMOTE_HTTP_TIMEOUT", "0.3")
+    monkeypatch.setenv("PROMOTE_HTTP_TIMEOUT", "1")
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
-    wandb_world.double.fault("AliasgateAddAlias", "hang-after", delay=1.0)
+    wandb_world.double.fault("AliasgateAddAlias", "hang-after", delay=2.5)
     op = AliasOp("bert-classifier", "production", 2, 4)
     registry.apply([op], [body(op)])
     assert state.holder(project, "bert-classifier", "production") == 4
@@ -484,6 +487,10 @@ def test_delete_version_moves_records_then_deletes_and_audits(
     assert [v.number for v in registry.versions("bert-classifier")] == [4, 3, 2]
     log = registry.audit_log("bert-classifier")
     assert [r["seq"] for r in log.records] == [1, 2, 3, 4] and audit.verify(log).ok
+    # v1 carried record #1; it moved to the newest version (v4) with the delete record.
+    chain = f"{registry.entity}/{project.name}/bert-classifier"
+    carried = state.metadata(project, "bert-classifier", 4)["aliasgate"]["audit"][chain]
+    assert [r["seq"] for r in carried] == [1, 4]
     if "registry" in uri:  # unlinked: the source artifact is still there
         assert state.version_of(wandb_world.demo.source, "bert-classifier", 1)[2].state == "COMMITTED"
         assert "unlinkArtifact" in wandb_world.journal.fields()
@@ -522,3 +529,18 @@ def test_delete_refuses_the_last_version(wb: Open, wandb_world: WandbWorld) -> N
     wandb_world.state.log_artifact(wandb_world.demo.project, "solo")
     with pytest.raises(RegistryError, match="last version"):
         wb().delete_version("solo", 0, {"kind": "delete", "model": "solo"})
+
+
+def test_failure_between_the_move_and_its_record_is_completed_by_reading(
+    wb: Open, wandb_world: WandbWorld, fast_retries: None
+) -> None:
+    """The fault between two mutations: the alias moved, the record request failed unprocessed."""
+    registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
+    wandb_world.double.fault("AliasgateRecord", "500")
+    op = AliasOp("bert-classifier", "production", 2, 4)
+    (record,) = registry.apply([op], [body(op)])
+    assert state.holder(project, "bert-classifier", "production") == 4
+    statuses = [e.status for e in wandb_world.journal.entries if e.operation_name == "AliasgateRecord"]
+    assert statuses == [500, 200]
+    log = registry.audit_log("bert-classifier")
+    assert log.records == [record] and audit.verify(log).ok

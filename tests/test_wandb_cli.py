@@ -161,3 +161,73 @@ def test_a_real_process_never_imports_the_wandb_sdk(wandb_world: WandbWorld, dem
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+BUNDLE = """\
+version: 1
+promotions:
+  - name: ship-together
+    bundle: [bert-classifier, bert-tokenizer]
+    from: staging
+    to: production
+    gates:
+      - {metric: val_f1, min: 0.89, of: bert-classifier}
+"""
+
+
+def test_bundle_is_all_or_nothing_with_an_audited_undo(wandb_world: WandbWorld, wandb_cli, demo) -> None:  # type: ignore[no-untyped-def]
+    state, project = wandb_world.state, wandb_world.demo.project
+    state.log_artifact(project, "bert-tokenizer", metadata={"vocab_size": 33000}, aliases=["staging"])  # v3
+    # After the classifier moved (and was recorded), someone moves the tokenizer's production.
+    wandb_world.double.on(
+        "AliasgateRecord",
+        lambda s: s.move_alias(project, "bert-tokenizer", "production", 1, as_user="alice"),
+        when="after",
+    )
+    run = wandb_cli("apply", "-p", str(demo.write("bundle.yaml", BUNDLE)), "--registry", PROJECT)
+    assert run.code == 4, run.output
+    assert "undid 1 earlier move(s)" in run.output
+    assert state.holder(project, "bert-classifier", "production") == 2  # back where it was
+    assert state.holder(project, "bert-tokenizer", "production") == 1  # the other writer's choice
+    history = wandb_cli("history", "bert-classifier", "--registry", PROJECT, "--verify", "--json")
+    assert history.code == 0, history.output
+    kinds = [(r["kind"], r["from"], r["to"]) for r in json.loads(history.stdout)["records"]]
+    assert sorted(kinds) == [("promote", 2, 4), ("undo", 4, 2)]
+
+
+RETENTION = """\
+version: 1
+retention:
+  - model: bert-classifier
+    ttl: 7d
+    keep_last: 1
+"""
+
+
+def test_cleanup_deletes_unaliased_versions_and_audits_them(wandb_world: WandbWorld, wandb_cli, demo) -> None:  # type: ignore[no-untyped-def]
+    state, project = wandb_world.state, wandb_world.demo.project
+    policy = str(demo.write("retention.yaml", RETENTION))
+    dry = wandb_cli("cleanup", "--dry-run", "-p", policy, "--registry", PROJECT)
+    assert dry.code == 0, dry.output
+    assert not wandb_world.journal.mutations()
+    run = wandb_cli("cleanup", "-p", policy, "--registry", PROJECT, "--json")
+    assert run.code == 0, run.output
+    live = [m.version_index for m in state.memberships_of(state.find_collection(project, "bert-classifier"))]  # type: ignore[arg-type]
+    assert live == [2, 4]  # v2 holds production, v4 is the newest; v1 and v3 were past the TTL
+    history = wandb_cli("history", "bert-classifier", "--registry", PROJECT, "--verify", "--json")
+    assert history.code == 0, history.output
+    deleted = sorted(r["from"] for r in json.loads(history.stdout)["records"] if r["kind"] == "delete")
+    assert deleted == [1, 3]
+
+
+def test_models_as_w_and_b_users_write_them(wandb_world: WandbWorld, wandb_cli, demo) -> None:  # type: ignore[no-untyped-def]
+    """ENTITY/PROJECT/NAME and PROJECT/NAME name the registry's own collections on the command line."""
+    run = wandb_cli("apply", "-p", str(demo.policy()), "--registry", PROJECT)
+    assert run.code == 0, run.output
+    for name in ("ml/demo/bert-classifier", "demo/bert-classifier", "bert-classifier"):
+        history = wandb_cli("history", name, "--registry", PROJECT, "--verify")
+        assert history.code == 0 and "1 record(s), intact" in history.stdout, history.output
+    status = wandb_cli("status", "ml/demo/bert-classifier", "--registry", PROJECT, "--json")
+    assert status.code == 0, status.output
+    other = wandb_cli("status", "ml/other/bert-classifier", "--registry", PROJECT)
+    assert other.code == 2 and "wandb://ENTITY/other" in other.stderr

@@ -172,7 +172,7 @@ def test_protected_aliases_need_registry_admin(wandb_world: WandbWorld) -> None:
     data(wandb_world, ADD, variables)  # ci-bot is registry Admin
     assert state.holder(registry, "bert-classifier", "production") == 4
     # Holders of a protected alias cannot be deleted by anyone; Members cannot unlink them.
-    _, m, art = state.version_of(registry, "bert-classifier", 4)
+    _, _, art = state.version_of(registry, "bert-classifier", 4)
     with pytest.raises(PermissionDenied):
         state.delete_artifact(state.account("ci-bot"), art.id, delete_aliases=True)
     coll = state.find_collection(registry, "bert-classifier")

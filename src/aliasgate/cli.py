@@ -449,10 +449,14 @@ def report(
         )
     finally:
         session.close()
+    text = report_mod.markdown(rep)
+    gh = _github()
+    if gh:
+        gh.append_summary(text)
     if fmt is ReportFormat.json:
         out(render.to_json(report_mod.as_dict(rep)))
     else:
-        out(report_mod.markdown(rep).rstrip())
+        out(text.rstrip())
 
 
 @app.command()
@@ -558,6 +562,11 @@ def cleanup(
             on_outcome=progress,
         )
         progress.finish()
+        gh = _github()
+        if gh:
+            gh.report_cleanup(
+                gh.cleanup_lines(p, result), dry_run=dry_run, exit_code=result.exit_code, file=p.policy_path
+            )
     finally:
         session.close()
     if as_json:

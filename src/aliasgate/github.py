@@ -497,8 +497,10 @@ def report_check(results: Sequence[tuple[str, Any, Sequence[Any]]]) -> None:
 class CleanupLine:
     """One version's fate in a cleanup, for the summary.
 
-    ``verdict``: ``delete`` (dry run: would go), ``deleted``, ``keep``, ``skipped``
-    (gained an alias since planning) or ``failed``; ``reason`` says why."""
+    ``verdict``: ``keep``; ``delete`` (a dry run: it would go); or what happened to a
+    deletion: ``deleted``, ``skipped`` (gained an alias since planning), ``gone``
+    (deleted by someone else), ``failed``, ``not-started``/``not-deleted`` (stopped or
+    aborted by the deletion cap). ``reason`` says why."""
 
     model: str
     version: int
@@ -518,7 +520,7 @@ def report_cleanup(
 
     Outputs: ``changed`` (anything deleted), ``moves`` (the deletions, or with
     ``dry_run`` the would-be deletions, as ``{model, version, kind: "delete"}``)."""
-    gone = [c for c in lines if c.verdict in ("deleted", "delete")]
+    gone = [c for c in lines if c.verdict == "deleted" or (dry_run and c.verdict == "delete")]
     counts: dict[str, int] = {}
     for c in lines:
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
@@ -530,6 +532,8 @@ def report_cleanup(
         for c in sorted(lines, key=lambda c: (c.model, -c.version)):
             out.append(f"| {md_code(c.model)} | v{c.version} | {md_cell(c.verdict)} | {md_cell(c.reason)} |")
     append_summary("\n".join(out))
+    if exit_code == 3:
+        annotate("error", "cleanup aborted before deleting anything: the deletion cap", file=file, line=line)
     for c in lines:
         if c.verdict == "failed":
             annotate(
@@ -555,3 +559,19 @@ def report_cleanup(
             "exit-code": str(int(exit_code)),
         }
     )
+
+
+def cleanup_lines(plan: Any, result: Any) -> list[CleanupLine]:
+    """A retention plan and its result (``aliasgate.retention``) as :class:`CleanupLine` rows."""
+    outcomes = {(o.model, o.number): o for o in (result.outcomes if result is not None else [])}
+    lines = []
+    for v in plan.verdicts:
+        o = outcomes.get((v.model, v.number))
+        if o is not None:
+            lines.append(CleanupLine(v.model, v.number, o.status, o.message or "; ".join(v.reasons)))
+        elif v.action == "delete" and result is not None and not result.dry_run:
+            why = result.aborted or result.stopped or "not attempted"
+            lines.append(CleanupLine(v.model, v.number, "not-deleted", why))
+        else:
+            lines.append(CleanupLine(v.model, v.number, v.action, "; ".join(v.reasons)))
+    return lines

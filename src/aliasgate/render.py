@@ -159,7 +159,8 @@ def status_text(
     now: datetime,
     style: Style,
 ) -> str:
-    headers = ["version", "created", "age", "by", "aliases", *metrics]
+    with_source = any(v.source for v in versions)  # e.g. MLflow's source run and logged model
+    headers = ["version", "created", "age", "by", "aliases", *metrics, *(["source"] if with_source else [])]
     newest = versions[0].number if versions else None
     rows = []
     for v in versions:
@@ -172,6 +173,7 @@ def status_text(
                 v.created_by or "",
                 ",".join(names),
                 *[_num(v.metrics.get(m)) for m in metrics],
+                *([v.source or ""] if with_source else []),
             ]
         )
     head = f"{style.bold(model)}: {len(versions)} version(s); aliases: " + (

@@ -238,7 +238,9 @@ def _marks_line(r: Report) -> str:
             parts.append(f"**{md_cell(r.alias)}** holds nothing yet")
         else:
             parts.append(f"**{md_cell(r.alias)}** holds v{r.current} ({_metric_text(r, r.current)})")
-    if r.candidate is not None:
+    if r.candidate is not None and r.candidate == r.current and r.alias is not None:
+        parts.append(f"candidate v{r.candidate} already holds it")
+    elif r.candidate is not None:
         text = f"candidate v{r.candidate} ({_metric_text(r, r.candidate)}"
         cur, new = r.value(r.current), r.value(r.candidate)
         if cur is not None and new is not None and r.candidate != r.current:

@@ -141,19 +141,12 @@ class RecordingProxy:
         with self._lock:
             return [f"{r.method} {_short(r.path)}" for r in self.requests]
 
-    def hold(
-        self, method: str, path_suffix: str, *, times: int = 1
-    ) -> tuple[threading.Event, threading.Event]:
-        """Pause matching requests before they reach the server.
-
-        Returns ``(reached, release)``: ``reached`` is set when a request is being held;
-        setting ``release`` lets it through (stopping the proxy releases it too).
-        """
+    def hold(self, method: str, path_suffix: str, *, times: int = 1) -> Held:
+        """Pause the next ``times`` matching requests before they reach the server (stop drops them)."""
         rule = _Rule(_matcher(method, path_suffix), times, gate=threading.Event())
         with self._lock:
             self._rules.append(rule)
-        assert rule.gate is not None
-        return rule.reached, rule.gate
+        return Held(rule)
 
     def answer(
         self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1

@@ -134,9 +134,12 @@ class ApiError(RuntimeError):
 class MlflowServer:
     """One ``mlflow server`` process group on a free loopback port, with a tiny admin client."""
 
-    def __init__(self, workdir: Path, *, auth: bool = False, python: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, auth: bool = False, python: Path | None = None, workers: int = 1
+    ) -> None:
         self.workdir = Path(workdir)
         self.auth = auth
+        self.workers = workers
         self.python = python or ensure_mlflow()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -154,7 +157,7 @@ class MlflowServer:
             "--default-artifact-root", str(self.workdir / "artifacts"),
             "--host", "127.0.0.1",
             "--port", str(self.port),
-            "--workers", "1",
+            "--workers", str(self.workers),
         ]  # fmt: skip
         if self.auth:
             cmd += ["--app-name", "basic-auth"]

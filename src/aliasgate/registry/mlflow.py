@@ -51,6 +51,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 import zlib
@@ -133,9 +134,7 @@ def _base_url(uri: str) -> tuple[str, tuple[str, str] | None]:
 
         userinfo = (unquote(parts.username), unquote(parts.password or ""))
         secrets.register(userinfo[1])
-    netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    if ":" in (parts.hostname or "") and not netloc.startswith("["):
-        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    netloc = parts.netloc.rpartition("@")[2]  # without user:password@
     base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     return base, userinfo
 
@@ -262,6 +261,7 @@ class _ModelState:
     tags: dict[str, str]
     latest: int | None
     server_time: float | None  # seconds since the epoch, from the Date header
+    newest: Mapping[str, Any] | None = None  # the latest version as the same answer carried it
 
 
 class MlflowRegistry:
@@ -302,6 +302,9 @@ class MlflowRegistry:
         self._models: dict[str, _ModelState] = {}
         self._runs: dict[str, dict[str, float]] = {}
         self._principal: Principal | None = None
+        # Threads of one process (parallel cleanup) queue here instead of polling the server's lock.
+        self._local_locks: dict[str, threading.Lock] = {}
+        self._local_guard = threading.Lock()
 
     def close(self) -> None:
         self.transport.close()
@@ -371,9 +374,17 @@ class MlflowRegistry:
                     "MLflow's basic-auth app accepts only username and password; MLFLOW_TRACKING_TOKEN is "
                     "for servers behind a proxy that checks bearer tokens"
                 )
+            if not (self.credentials.username or self.credentials.token):
+                return AuthError(
+                    f"the MLflow server at {self.base_url} requires authentication and no MLflow credentials "
+                    f"are set (401 on {action})",
+                    model=model,
+                    version=version,
+                    hint=hint,
+                )
             return AuthError(
                 f"the MLflow server at {self.base_url} did not accept {self.credentials.account} "
-                f"(401 on {action}; credentials from {self.credentials.source or 'nowhere'})",
+                f"(401 on {action}; credentials from {self.credentials.source})",
                 model=model,
                 version=version,
                 hint=hint,
@@ -472,13 +483,15 @@ class MlflowRegistry:
         tags = _tags(rm.get("tags"))
         if tags.get("mlflow.prompt.is_prompt") == "true":
             raise NotFound("is an MLflow prompt, not a registered model", model=model)
-        latest = [int(v["version"]) for v in rm.get("latest_versions") or [] if "version" in v]
+        latest_versions = [v for v in rm.get("latest_versions") or [] if "version" in v]
+        newest = max(latest_versions, key=lambda v: int(v["version"]), default=None)
         state = _ModelState(
             model,
             {str(a["alias"]): int(a["version"]) for a in rm.get("aliases") or []},
             tags,
-            max(latest) if latest else None,
+            int(newest["version"]) if newest else None,
             _server_time(response),
+            newest,
         )
         self._models[model] = state
         return state
@@ -490,6 +503,11 @@ class MlflowRegistry:
         return self._model(model).latest
 
     def version(self, model: str, number: int) -> Version:
+        known = self._models.get(model)
+        if known is not None and known.newest is not None and known.latest == number:
+            # registered-models/get already carried the newest version in full: no second request.
+            held = tuple(a for a, n in known.aliases.items() if n == number)
+            return self._version(model, known.newest, held)
         response = self._call(
             "GET",
             "model-versions/get",
@@ -778,6 +796,13 @@ class MlflowRegistry:
     @contextmanager
     def _locked(self, model: str) -> Iterator[tuple[_Lease, _ModelState]]:
         """Hold the model's lock for the body, with the model re-read under it and settled."""
+        with self._local_guard:
+            local = self._local_locks.setdefault(model, threading.Lock())
+        with local, self._server_lock(model) as held:
+            yield held
+
+    @contextmanager
+    def _server_lock(self, model: str) -> Iterator[tuple[_Lease, _ModelState]]:
         known = self._models.get(model)
         gen = (_int(known.tags.get(GEN_TAG)) if known else None) or 0
         while True:
@@ -817,9 +842,9 @@ class MlflowRegistry:
             now = time.monotonic()
             if now >= recheck_at:
                 info = self._lock_info(lease.name, model)
-                if info is None:
+                if info is None and now < deadline:
                     continue  # released meanwhile: try again at once
-                holder, remaining = info
+                holder, remaining = info if info is not None else (holder, 1.0)
                 if remaining <= 0:
                     # Stale: never delete another's lock; take the next generation instead.
                     passed, gen, recheck_at = gen, gen + 1, 0.0
@@ -863,7 +888,9 @@ class MlflowRegistry:
         if response.status_code < 300:
             return True
         code, _ = _mlflow_error(response)
-        if code == "RESOURCE_ALREADY_EXISTS":
+        if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+            # The second: MLflow's store hit the duplicate, then could not re-read it because its
+            # holder deleted it meanwhile (create -> IntegrityError -> get -> 404). Busy a moment ago.
             return False
         if response.status_code == 403:
             raise AuthError(

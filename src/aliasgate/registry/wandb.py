@@ -33,6 +33,7 @@ import base64
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,7 @@ def open(uri: str, options: Mapping[str, Any]) -> WandbRegistry:  # backend entr
     if scheme not in ("http", "https"):
         raise InvalidInput(f"WANDB_BASE_URL must be an http(s) URL, not {secrets.strip_userinfo(base_url)!r}")
     api_key = options.get("api_key") or os.environ.get("WANDB_API_KEY") or None
+    secrets.register(api_key)
     return WandbRegistry(uri, entity, project, base_url=base_url, api_key=api_key)
 
 
@@ -182,6 +184,14 @@ class WandbRegistry:
         self._viewer: Mapping[str, Any] | None = None
         self._features: set[str] | None = None
         self._versions: dict[tuple[str, int], Version] = {}
+        self._lock = threading.Lock()  # the bootstrap, and the table of per-collection locks
+        self._write_locks: dict[str, threading.Lock] = {}
+
+    def _writing(self, collection: str) -> threading.Lock:
+        """One write at a time per collection in this process (cleanup runs threads): each
+        reads the chain head and appends after it. Other processes are not covered (no CAS)."""
+        with self._lock:
+            return self._write_locks.setdefault(collection, threading.Lock())
 
     # -- transport --------------------------------------------------------------------------
 
@@ -290,6 +300,11 @@ class WandbRegistry:
         """Viewer, server features and (for a registry) the org entity: one request, once."""
         if self._viewer is not None:
             return
+        with self._lock:
+            if self._viewer is None:
+                self._bootstrap()
+
+    def _bootstrap(self) -> None:
         org_of = self.project.startswith(REGISTRY_PREFIX) and self._given_entity is not None
         variables = {"entity": self._given_entity} if org_of else {}
         body = self._post(gql.bootstrap(features=True, org_of=org_of), variables)
@@ -304,7 +319,6 @@ class WandbRegistry:
                 f"W&B at {self._safe_base} does not accept the API key in WANDB_API_KEY (no viewer)",
                 hint="check WANDB_API_KEY and WANDB_BASE_URL",
             )
-        self._viewer = viewer
         features = ((data.get("serverInfo") or {}).get("features")) or []
         self._features = {f["name"] for f in features if f.get("isEnabled")}
         if NEEDED_FEATURE not in self._features:
@@ -313,14 +327,14 @@ class WandbRegistry:
                 "versions by name as the wandb SDK >= 0.28 does, which needs W&B server >= 0.70"
             )
         if self._entity is None:
-            self._entity = self._resolve_entity(data if org_of else None)
+            self._entity = self._resolve_entity(viewer, data if org_of else None)
+        self._viewer = viewer  # last: a failed bootstrap is tried again, never half-remembered
 
-    def _resolve_entity(self, data: Mapping[str, Any] | None) -> str:
-        assert self._viewer is not None
+    def _resolve_entity(self, viewer: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
         if not self.project.startswith(REGISTRY_PREFIX):
-            return str(self._given_entity or self._viewer.get("entity") or self._viewer["username"])
+            return str(self._given_entity or viewer.get("entity") or viewer["username"])
         if data is None:  # no entity in the URI or the environment: the viewer's default entity
-            fallback = str(self._viewer.get("entity") or "")
+            fallback = str(viewer.get("entity") or "")
             data = self._post(gql.ORG_OF_ENTITY, {"entity": fallback}).get("data") or {}
         by_name = (data.get("byName") or {}).get("orgEntity") or {}
         by_entity = ((data.get("byEntity") or {}).get("organization") or {}).get("orgEntity") or {}
@@ -581,7 +595,11 @@ class WandbRegistry:
             raise InvalidInput(
                 "W&B has no transactions: apply one alias move at a time (atomic_batches is False)"
             )
-        return [self._apply_one(op, body) for op, body in zip(ops, records, strict=True)]
+        out = []
+        for op, body in zip(ops, records, strict=True):
+            with self._writing(self._collection_name(op.model)):
+                out.append(self._apply_one(op, body))
+        return out
 
     def _read_targets(
         self, model: str, c: str, names: Sequence[str]
@@ -807,6 +825,10 @@ class WandbRegistry:
         Its audit records move first to the newest other version, which also receives the
         delete record; aliases are re-checked in the read right before the delete, and for a
         source artifact ``deleteAliases: false`` makes W&B itself refuse one that arrived since."""
+        with self._writing(self._collection_name(model)):
+            return self._delete_version(model, number, record)
+
+    def _delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         c = self._collection_name(model)
         chain = self._chain(c)
         unlink = False
@@ -818,6 +840,13 @@ class WandbRegistry:
         carrier = (
             newest if newest is not None and newest.number != number else self._carrier(model, c, number)
         )
+        if carrier.source_read_only:  # the records could not be kept: refuse before deleting
+            raise AuthError(
+                f"{self._viewer_name} may not write the metadata of {carrier.source}, where the audit "
+                f"records of {model} would go; v{number} was not deleted",
+                model=model,
+                version=number,
+            )
         mine = _chain_records(target.metadata, chain)
         if mine:  # move this version's records first, so deleting it loses none
             moved = self._post(

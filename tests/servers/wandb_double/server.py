@@ -116,6 +116,8 @@ class WandbDouble:
         self.faults: list[Fault] = []
         self.before: list[tuple[str, Hook]] = []
         self.after: list[tuple[str, Hook]] = []
+        self._cache: dict[str, tuple[graphql.DocumentNode, list[graphql.GraphQLError]]] = {}
+        self._cache_lock = threading.Lock()
         self.internal_errors: list[str] = []  # bugs in the double; fixtures fail the test on any
         self._server = _Server(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
@@ -126,7 +128,9 @@ class WandbDouble:
         return f"http://{host}:{port}"
 
     def start(self) -> WandbDouble:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="wandb-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="wandb-double", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -170,7 +174,7 @@ class WandbDouble:
         variables = payload.get("variables") or {}
         operation_name = payload.get("operationName") or None  # the SDK sends "" for "none"
         try:
-            document = graphql.parse(query)
+            document, errors = self._parsed(query)
         except graphql.GraphQLError as exc:
             entry = Entry(operation_name, None, [], query, variables, None, 400, errors=[exc.message])
             self.journal.add(entry)
@@ -199,11 +203,13 @@ class WandbDouble:
                 {"errors": [{"message": "user is not logged in"}]},
             )
 
-        fault = self._take(self.faults, names, lambda f: f.match)
+        with self.state.lock:
+            fault = self._take(self.faults, names, lambda f: f.match)
+            if fault is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
         if fault is not None:
-            fault.times -= 1
-            if fault.times <= 0:
-                self.faults.remove(fault)
             entry.fault = fault.kind
             if fault.kind in ("429", "500", "502", "403"):
                 entry.status = int(fault.kind)
@@ -214,7 +220,6 @@ class WandbDouble:
                 entry.status = 504
                 return 504, {}, {"errors": [{"message": "injected hang"}]}
 
-        errors = graphql.validate(resolvers.schema(), document)
         if errors:
             # W&B's server quotes names as graphql-js does ("X"), and the SDK matches on that
             # (`Cannot query field "features" on type "ServerInfo".`); graphql-core 3.3 uses 'X'.
@@ -224,16 +229,15 @@ class WandbDouble:
             return 400, {}, {"errors": formatted, "data": None}
 
         with self.state.lock:
-            hook = self._take(self.before, names, lambda h: h[0])
-            if hook is not None:
-                self.before.remove(hook)
-                hook[1](self.state)
-            self.state.expire()
-            result = resolvers.execute(self.state, account, document, variables, operation_name)
-            hook = self._take(self.after, names, lambda h: h[0])
-            if hook is not None:
-                self.after.remove(hook)
-                hook[1](self.state)
+            try:
+                self._run_hook(self.before, names)
+                self.state.expire()
+                result = resolvers.execute(self.state, account, document, variables, operation_name)
+                self._run_hook(self.after, names)
+            except Exception as exc:  # a hook or the double itself failed: never a wrong answer
+                self.internal_errors.append("".join(traceback.format_exception(exc)))
+                entry.status = 500
+                return 500, {}, {"errors": [{"message": f"double bug: {exc!r}"}]}
         body_out: dict[str, Any] = {"data": result.data}
         if result.errors:
             for err in result.errors:
@@ -252,6 +256,25 @@ class WandbDouble:
         if fault is not None and fault.kind == "hang-after":
             time.sleep(fault.delay)
         return 200, {}, body_out
+
+    def _run_hook(self, hooks: list[tuple[str, Hook]], names: set[str]) -> None:
+        hook = self._take(hooks, names, lambda h: h[0])
+        if hook is not None:
+            hooks.remove(hook)
+            hook[1](self.state)
+
+    def _parsed(self, query: str) -> tuple[graphql.DocumentNode, list[graphql.GraphQLError]]:
+        """Parse and validate once per document text, as W&B's server (gqlgen) caches queries."""
+        with self._cache_lock:
+            hit = self._cache.get(query)
+        if hit is None:
+            document = graphql.parse(query)
+            hit = (document, graphql.validate(resolvers.schema(), document))
+            with self._cache_lock:
+                if len(self._cache) > 256:
+                    self._cache.clear()
+                self._cache[query] = hit
+        return hit
 
     def _authenticate(self, headers: Any) -> Any:
         auth = headers.get("Authorization") or ""
