@@ -52,6 +52,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--promote", default=str(Path(sys.executable).with_name("promote")))
     parser.add_argument("--breakdown", action="store_true", help="also time the floors of A (medians)")
+    parser.add_argument(
+        "--git",
+        action="store_true",
+        help="keep the policy in a git repository (provenance then loads GitPython)",
+    )
     args = parser.parse_args()
 
     sdk_python = str(wandb_sdk_python())
@@ -71,6 +76,18 @@ def main() -> None:
     with WandbDouble(state) as double, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "policy.yaml").write_text(POLICY)
+        if args.git:
+            import subprocess
+
+            git_env = {
+                **os.environ,
+                "GIT_AUTHOR_NAME": "b",
+                "GIT_AUTHOR_EMAIL": "b@example.com",
+                "GIT_COMMITTER_NAME": "b",
+                "GIT_COMMITTER_EMAIL": "b@example.com",
+            }
+            for cmd in (["init", "-q"], ["add", "policy.yaml"], ["commit", "-q", "-m", "policy"]):
+                subprocess.run(["git", *cmd], cwd=work, env=git_env, check=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOTE_", "GITHUB_", "WANDB_"))}
         env = {**base, "HOME": str(work), "WANDB_BASE_URL": double.url, "WANDB_API_KEY": CI_KEY}
         for name in (

@@ -75,7 +75,12 @@ def build(now: datetime, *, clf: int = 150, tok: int = 80, emb: int = 30, feat: 
         inputs = (VersionId(TOK, min(tok, (n + 1) // 2)),)
         clf_versions.append(
             VersionSeed(
-                number=n, created_at=age(days), created_by="trainer", metrics=metrics, metadata=metadata, inputs=inputs
+                number=n,
+                created_at=age(days),
+                created_by="trainer",
+                metrics=metrics,
+                metadata=metadata,
+                inputs=inputs,
             )
         )
     # Three clear winners among the old versions, so top-3 keeps old ones the TTL would delete.
@@ -114,7 +119,9 @@ def build(now: datetime, *, clf: int = 150, tok: int = 80, emb: int = 30, feat: 
             inputs = (VersionId(FEAT, 3),)
         elif n == 3:
             inputs = (VersionId(FEAT, 1),)
-        feat_versions.append(VersionSeed(number=n, created_at=age(days), created_by="pipeline", inputs=inputs))
+        feat_versions.append(
+            VersionSeed(number=n, created_at=age(days), created_by="pipeline", inputs=inputs)
+        )
     feat_seed = ModelSeed(FEAT, "features", tuple(feat_versions), {"production": feat - 1})
     return [tok_seed, clf_seed, emb_seed, feat_seed]
 

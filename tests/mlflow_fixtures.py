@@ -86,6 +86,31 @@ class SeededDemo:
         rm = self.server.api("GET", "registered-models/get", params={"name": model})["registered_model"]
         return {t["key"]: t["value"] for t in rm.get("tags", [])}
 
+    def segments(self, model: str) -> dict[str, dict[str, str]]:
+        """The model's audit segments (``aliasgate-audit.<model>.<account>.<page>``) and their tags."""
+        found = self.server.api(
+            "GET",
+            "registered-models/search",
+            params={"filter": f"name LIKE 'aliasgate-audit.{model}.%'", "max_results": "1000"},
+        )
+        return {
+            m["name"]: {t["key"]: t["value"] for t in m.get("tags", [])}
+            for m in found.get("registered_models", [])
+        }
+
+    def record_tags(self, model: str) -> dict[str, str]:
+        """Every ``aliasgate.audit.<seq>`` tag of the model's segments, merged."""
+        merged: dict[str, str] = {}
+        for tags in self.segments(model).values():
+            merged.update(
+                {
+                    k: v
+                    for k, v in tags.items()
+                    if k.startswith("aliasgate.audit.") and k != "aliasgate.audit.of"
+                }
+            )
+        return merged
+
     def locks(self) -> list[str]:
         found = self.server.api(
             "GET",

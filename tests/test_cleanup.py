@@ -88,7 +88,17 @@ def planned(data: Mapping[str, Any]) -> set[VersionId]:
 
 def test_dry_run_lists_exactly_the_expected_set_and_changes_nothing(scenario: Scenario, cli: Any) -> None:
     before = live(scenario.registry())
-    run = cli("cleanup", "-p", str(scenario.policy), "-r", scenario.uri, "--dry-run", "--json", "--max-deletions", "500")
+    run = cli(
+        "cleanup",
+        "-p",
+        str(scenario.policy),
+        "-r",
+        scenario.uri,
+        "--dry-run",
+        "--json",
+        "--max-deletions",
+        "500",
+    )
     assert run.code == 0, run.output
     data = json.loads(run.stdout)
     assert len(scenario.expected) == 118  # the scenario is what it claims to be
@@ -126,7 +136,9 @@ def test_apply_deletes_exactly_the_expected_set_each_audited(scenario: Scenario,
 
 
 def test_the_plan_lists_every_version_with_its_reasons(scenario: Scenario, cli: Any) -> None:
-    run = cli("cleanup", "-p", str(scenario.policy), "-r", scenario.uri, "--dry-run", "--max-deletions", "500")
+    run = cli(
+        "cleanup", "-p", str(scenario.policy), "-r", scenario.uri, "--dry-run", "--max-deletions", "500"
+    )
     assert run.code == 0, run.output
     lines = run.stdout.splitlines()
     row = next(line for line in lines if line.startswith("v40 ") and "production" in line)
@@ -212,7 +224,8 @@ def _small(tmp_path: Path, cli: Any, models: int = 3, per_model: int = 6) -> Sce
         ModelSeed(
             f"m{i}",
             versions=tuple(
-                VersionSeed(number=n, created_at=now - timedelta(days=100 - n)) for n in range(1, per_model + 1)
+                VersionSeed(number=n, created_at=now - timedelta(days=100 - n))
+                for n in range(1, per_model + 1)
             ),
         )
         for i in range(models)
@@ -246,7 +259,9 @@ def test_a_version_that_gains_an_alias_after_planning_survives(tmp_path: Path, c
     assert result.exit_code == 0  # skipping is the correct outcome: reported, not an error
 
 
-def test_a_version_deleted_by_someone_else_is_reported_gone_without_a_record(tmp_path: Path, cli: Any) -> None:
+def test_a_version_deleted_by_someone_else_is_reported_gone_without_a_record(
+    tmp_path: Path, cli: Any
+) -> None:
     s = _small(tmp_path, cli, models=1)
     reg = s.registry()
     plan = _plan(s, reg)

@@ -38,7 +38,8 @@ def prefixed(models: list[ModelSeed], prefix: str) -> list[ModelSeed]:
     out = []
     for m in models:
         versions = tuple(
-            replace(v, inputs=tuple(VersionId(prefix + i.model, i.number) for i in v.inputs)) for v in m.versions
+            replace(v, inputs=tuple(VersionId(prefix + i.model, i.number) for i in v.inputs))
+            for v in m.versions
         )
         out.append(replace(m, name=prefix + m.name, versions=versions))
     return out
@@ -113,7 +114,9 @@ def test_the_scenario_on_mlflow_plans_and_deletes_exactly_the_expected_set(
         session.close()
 
 
-def test_a_version_that_gains_an_alias_after_planning_survives(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+def test_a_version_that_gains_an_alias_after_planning_survives(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
     name = unique_prefix() + "m"
     mlflow_server.api("POST", "registered-models/create", {"name": name})
     for _ in range(6):
@@ -125,7 +128,9 @@ def test_a_version_that_gains_an_alias_after_planning_survives(mlflow_server: Ml
         assert [d.number for d in plan.deletions] == [5, 4, 3, 2, 1]
         # Another client (not aliasgate) sets an alias between plan and delete. MLflow would drop
         # it silently with the version; the re-check under the model's lock keeps the version.
-        mlflow_server.api("POST", "registered-models/alias", {"name": name, "alias": "hotfix", "version": "3"})
+        mlflow_server.api(
+            "POST", "registered-models/alias", {"name": name, "alias": "hotfix", "version": "3"}
+        )
         result = api.cleanup(session, plan)
         status = {o.number: o.status for o in result.outcomes}
         assert status == {1: "deleted", 2: "deleted", 3: "skipped", 4: "deleted", 5: "deleted"}
@@ -138,7 +143,9 @@ def test_a_version_that_gains_an_alias_after_planning_survives(mlflow_server: Ml
 
 
 @pytest.mark.slow
-def test_deleting_1000_eligible_versions_leaves_none_behind(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+def test_deleting_1000_eligible_versions_leaves_none_behind(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
     """The paging trap: MLflow's page tokens are offsets, so deleting while paging skips versions.
 
     1,001 versions span two pages of the backend's listing (1,000 per page); all but the newest
@@ -189,9 +196,9 @@ def test_missing_manage_permission_is_a_clear_exit_1_and_deletes_nothing(
     assert f"'{editor.username}' lacks MANAGE permission on registered model '{name}'" in run.output
     assert "stopped:" in run.stdout and "2 not-started" in run.stdout  # the first refusal stops the run
     assert editor.password not in run.output
-    versions = mlflow_auth_server.api(
-        "GET", "model-versions/search", params={"filter": f"name='{name}'"}
-    )["model_versions"]
+    versions = mlflow_auth_server.api("GET", "model-versions/search", params={"filter": f"name='{name}'"})[
+        "model_versions"
+    ]
     assert len(versions) == 4
     tags = mlflow_auth_server.api("GET", "registered-models/get", params={"name": name})["registered_model"]
     assert not [t for t in tags.get("tags", []) if t["key"].startswith("aliasgate.audit.")]
@@ -215,7 +222,8 @@ def test_sigterm_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_res
             mlflow_server.api("POST", "model-versions/create", {"name": name, "source": "s3://bucket/model"})
     policy = tmp_path / "retention.yaml"
     policy.write_text(
-        "version: 1\nretention:\n" + "".join(f"  - {{model: {n}, keep_last: 1}}\n" for n in names), encoding="utf-8"
+        "version: 1\nretention:\n" + "".join(f"  - {{model: {n}, keep_last: 1}}\n" for n in names),
+        encoding="utf-8",
     )
     stdout = (tmp_path / "stdout.txt").open("w+", encoding="utf-8")
     proc = subprocess.Popen(

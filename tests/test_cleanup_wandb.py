@@ -30,7 +30,9 @@ class World:
         self.models = sc.build(self.now)
         self.world = demo()
         if scope == "registry":
-            seed_registry(self.world.state, self.models, self.world.source, self.world.registry, metrics_in="metadata")
+            seed_registry(
+                self.world.state, self.models, self.world.source, self.world.registry, metrics_in="metadata"
+            )
             self.uri, self.project = REGISTRY, self.world.registry
         else:
             seed_project(self.world.state, self.models, self.world.project, metrics_in="metadata")
@@ -71,7 +73,9 @@ def deletion_records(reg: Any) -> dict[VersionId, list[Mapping[str, Any]]]:
     return out
 
 
-def test_the_scenario_plans_and_deletes_exactly_the_expected_set(world: World, cli: Any, tmp_path: Any) -> None:
+def test_the_scenario_plans_and_deletes_exactly_the_expected_set(
+    world: World, cli: Any, tmp_path: Any
+) -> None:
     policy = tmp_path / "retention.yaml"
     policy.write_text(sc.POLICY, encoding="utf-8")
     expected = sc.expected_deletions(world.models, world.now)
@@ -82,7 +86,9 @@ def test_the_scenario_plans_and_deletes_exactly_the_expected_set(world: World, c
     dry = cli("cleanup", "-p", str(policy), "-r", world.uri, "--dry-run", "--json", "--max-deletions", "500")
     assert dry.code == 0, dry.output
     data = json.loads(dry.stdout)
-    assert {VersionId(v["model"], v["version"]) for v in data["plan"]["versions"] if v["verdict"] == "delete"} == expected
+    assert {
+        VersionId(v["model"], v["version"]) for v in data["plan"]["versions"] if v["verdict"] == "delete"
+    } == expected
     assert not any("records no lineage" in n for n in data["plan"]["notes"])
     assert not world.double.journal.mutations()  # the dry run sent nothing that writes
 

@@ -94,10 +94,10 @@ def test_saved_plan_applies_exactly_once(mlflow_demo: SeededDemo, tmp_path: Path
     first = promote("apply", str(saved), cwd=tmp_path)
     assert first.code == 0, first.output
     assert mlflow_demo.aliases(clf)["production"] == 4
-    tags = mlflow_demo.tags(clf)
+    before = (mlflow_demo.tags(clf), mlflow_demo.segments(clf))
     stale = promote("apply", str(saved), cwd=tmp_path)
     assert stale.code == 4, stale.output
-    assert mlflow_demo.tags(clf) == tags
+    assert (mlflow_demo.tags(clf), mlflow_demo.segments(clf)) == before
 
 
 def test_read_only_account_gets_exit_1_and_nothing_changes(
@@ -109,7 +109,7 @@ def test_read_only_account_gets_exit_1_and_nothing_changes(
         mlflow_auth_demo.uri,
     )
     reader = mlflow_auth_demo.accounts["READ"]
-    before = (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf))
+    before = (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf), mlflow_auth_demo.segments(clf))
 
     plan = promote("plan", "-p", str(policy), "--registry", uri, cwd=tmp_path, account=reader)
     assert plan.code == 0, plan.output  # READ is enough to plan
@@ -119,7 +119,11 @@ def test_read_only_account_gets_exit_1_and_nothing_changes(
     assert reader.username in result.output and clf in result.output and "EDIT" in result.output
     assert "Traceback" not in result.output
     assert reader.password not in result.output
-    assert (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf)) == before
+    assert (
+        mlflow_auth_demo.aliases(clf),
+        mlflow_auth_demo.tags(clf),
+        mlflow_auth_demo.segments(clf),
+    ) == before
     assert mlflow_auth_demo.locks() == []
 
 
@@ -210,11 +214,11 @@ def test_bundle_failure_is_undone_and_audited(mlflow_auth_demo: SeededDemo, tmp_
     assert "EDIT" in result.output and tok in result.output and "Traceback" not in result.output
     assert mlflow_auth_demo.aliases(clf)["production"] == 2
     assert mlflow_auth_demo.aliases(tok)["production"] == 2
-    tags = mlflow_auth_demo.tags(clf)
+    tags = mlflow_auth_demo.record_tags(clf)
     records = [json.loads(tags[f"aliasgate.audit.{seq}"]) for seq in (1, 2)]
     assert [(r["kind"], r["from"], r["to"]) for r in records] == [("promote", 2, 4), ("undo", 4, 2)]
-    assert json.loads(tags["aliasgate.audit.head"])["hash"] == records[1]["hash"]
-    assert not any(k.startswith("aliasgate.audit") for k in mlflow_auth_demo.tags(tok))
+    assert json.loads(mlflow_auth_demo.tags(clf)["aliasgate.audit.head"])["hash"] == records[1]["hash"]
+    assert mlflow_auth_demo.segments(tok) == {} and "aliasgate.audit.head" not in mlflow_auth_demo.tags(tok)
 
 
 @pytest.mark.slow

@@ -215,28 +215,61 @@ def test_move_is_audited_in_mlflow_with_six_requests(
     assert recording_proxy.calls() == [
         "POST registered-models/create",  # the lock
         "GET registered-models/get",  # re-read under the lock
-        "POST registered-models/set-tag",  # the record (write-ahead)
+        "POST registered-models/create",  # the record (write-ahead), in a new audit segment
         "POST registered-models/alias",  # the move
         "POST registered-models/set-tag",  # the head (commit)
         "DELETE registered-models/delete",  # unlock
     ]
     assert mlflow_demo.aliases(clf) == {"production": 4, "staging": 4}
-    tags = mlflow_demo.tags(clf)
-    assert json.loads(tags[f"{AUDIT_PREFIX}1"]) == sealed
-    assert json.loads(tags[HEAD_TAG]) == {"seq": 1, "hash": sealed["hash"]}
+    segment = f"aliasgate-audit.{clf}.shared.0"
+    assert json.loads(mlflow_demo.segments(clf)[segment][f"{AUDIT_PREFIX}1"]) == sealed
+    assert json.loads(mlflow_demo.tags(clf)[HEAD_TAG]) == {
+        "seq": 1,
+        "hash": sealed["hash"],
+        "segment": segment,
+    }
+    assert not any(k.startswith(AUDIT_PREFIX) and k != HEAD_TAG for k in mlflow_demo.tags(clf))
     assert mlflow_demo.locks() == []
     log = open_registry(mlflow_demo.uri).audit_log(clf)
     assert [r["seq"] for r in log.records] == [1] and audit.verify(log).ok
+    recording_proxy.clear()  # the next record goes into the same segment: still six requests
+    move(reg, clf, "production", 4, 3)
+    assert (
+        recording_proxy.calls()[2] == "POST registered-models/set-tag" and len(recording_proxy.calls()) == 6
+    )
+    assert clf not in [m for m in reg.models() if m != clf]  # segments and locks are not models to aliasgate
+    assert not any(m.startswith(("aliasgate-audit.", "aliasgate-lock.")) for m in reg.models())
+
+
+def test_audit_segments_stay_small(mlflow_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow reads every tag of a model it touches, so records go into bounded segments."""
+    from aliasgate.registry import mlflow as backend
+
+    monkeypatch.setattr(backend, "SEGMENT_SIZE", 2)
+    clf = mlflow_demo.classifier
+    reg = open_registry(mlflow_demo.uri)
+    holder = 2
+    for target in (3, 4, 1, 2, 3):
+        move(reg, clf, "production", holder, target)
+        holder = target
+    segments = mlflow_demo.segments(clf)
+    assert sorted(segments) == [f"aliasgate-audit.{clf}.shared.{p}" for p in (0, 1, 2)]
+    assert [
+        len([k for k in t if k.startswith(AUDIT_PREFIX) and k != "aliasgate.audit.of"])
+        for _, t in sorted(segments.items())
+    ] == [2, 2, 1]
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert [r["seq"] for r in log.records] == [1, 2, 3, 4, 5] and audit.verify(log).ok
 
 
 def test_conflict_changes_nothing(mlflow_demo: SeededDemo) -> None:
     clf = mlflow_demo.classifier
     reg = open_registry(mlflow_demo.uri)
-    before = (mlflow_demo.aliases(clf), mlflow_demo.tags(clf))
+    before = (mlflow_demo.aliases(clf), mlflow_demo.tags(clf), mlflow_demo.segments(clf))
     with pytest.raises(Conflict) as exc:
         move(reg, clf, "production", 1, 4)
     assert (exc.value.expected, exc.value.actual) == (1, 2)
-    assert (mlflow_demo.aliases(clf), mlflow_demo.tags(clf)) == before
+    assert (mlflow_demo.aliases(clf), mlflow_demo.tags(clf), mlflow_demo.segments(clf)) == before
     assert mlflow_demo.locks() == []
 
 
@@ -264,7 +297,7 @@ def test_moving_to_a_missing_version_leaves_no_record(mlflow_demo: SeededDemo) -
     with pytest.raises(NotFound):
         move(reg, clf, "production", 2, 42)
     assert mlflow_demo.aliases(clf)["production"] == 2
-    assert not any(k.startswith(AUDIT_PREFIX) for k in mlflow_demo.tags(clf))
+    assert mlflow_demo.record_tags(clf) == {} and HEAD_TAG not in mlflow_demo.tags(clf)
     assert mlflow_demo.locks() == []
 
 
@@ -277,7 +310,7 @@ def test_records_of_any_size_fit_mlflow_tags(mlflow_demo: SeededDemo, size: int)
     rnd = random.Random(size)
     noise = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(size))
     sealed = move(reg, clf, "production", 2, 4, reason=noise)
-    assert all(len(v) <= TAG_LIMIT for v in mlflow_demo.tags(clf).values())
+    assert all(len(v) <= TAG_LIMIT for tags in mlflow_demo.segments(clf).values() for v in tags.values())
     log = open_registry(mlflow_demo.uri).audit_log(clf)
     assert log.records == [sealed] and audit.verify(log).ok
 
@@ -285,68 +318,92 @@ def test_records_of_any_size_fit_mlflow_tags(mlflow_demo: SeededDemo, size: int)
 def test_history_verify_catches_tampering(mlflow_demo: SeededDemo) -> None:
     clf = mlflow_demo.classifier
     server = mlflow_demo.server
+    segment = f"aliasgate-audit.{clf}.shared.0"
     reg = open_registry(mlflow_demo.uri)
     for expected, target in ((2, 3), (3, 4), (4, 2)):
         move(reg, clf, "production", expected, target)
     assert audit.verify(reg.audit_log(clf)).ok
-    tags = mlflow_demo.tags(clf)
+    tags = mlflow_demo.segments(clf)[segment]
     edited = json.loads(tags[f"{AUDIT_PREFIX}2"])
     edited["to"] = 1
     server.api(
         "POST",
         "registered-models/set-tag",
-        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": json.dumps(edited)},
+        {"name": segment, "key": f"{AUDIT_PREFIX}2", "value": json.dumps(edited)},
     )
     result = audit.verify(reg.audit_log(clf))
     assert not result.ok and result.first_bad == 2
     server.api(
         "POST",
         "registered-models/set-tag",
-        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": tags[f"{AUDIT_PREFIX}2"]},
+        {"name": segment, "key": f"{AUDIT_PREFIX}2", "value": tags[f"{AUDIT_PREFIX}2"]},
     )
-    server.api("DELETE", "registered-models/delete-tag", {"name": clf, "key": f"{AUDIT_PREFIX}3"})
+    assert audit.verify(reg.audit_log(clf)).ok
+    server.api("DELETE", "registered-models/delete-tag", {"name": segment, "key": f"{AUDIT_PREFIX}3"})
     result = audit.verify(reg.audit_log(clf))
     assert not result.ok and result.first_bad == 3  # the newest record, caught by the head
+
+
+def _crash_after_record(demo: SeededDemo, op: AliasOp, head: audit.Head | None) -> dict[str, Any]:
+    """What a job killed between its write-ahead record and its head leaves: the record, its lock."""
+    pending = audit.seal(body(op), head)
+    demo.server.api(
+        "POST",
+        "registered-models/create",
+        {
+            "name": f"aliasgate-audit.{op.model}.shared.0",
+            "tags": [{"key": f"{AUDIT_PREFIX}{pending['seq']}", "value": audit.canonical(pending)}],
+        },
+    )
+    _hold_lock(demo.server, op.model, 0, ttl=1, account="shared")
+    return pending
 
 
 def test_a_crashed_moves_record_is_kept_when_the_alias_moved(mlflow_demo: SeededDemo) -> None:
     """A holder died after its write-ahead record and its move, before the head: the move counts."""
     clf = mlflow_demo.classifier
-    server = mlflow_demo.server
-    reg = open_registry(mlflow_demo.uri)
-    first = move(reg, clf, "production", 2, 3)
-    op = AliasOp(clf, "production", 3, 4)
-    pending = audit.seal(body(op), audit.head_of(first))
-    server.api(
-        "POST",
-        "registered-models/set-tag",
-        {"name": clf, "key": f"{AUDIT_PREFIX}2", "value": audit.canonical(pending)},
+    op = AliasOp(clf, "production", 2, 4)
+    pending = _crash_after_record(mlflow_demo, op, None)
+    mlflow_demo.server.api(
+        "POST", "registered-models/alias", {"name": clf, "alias": "production", "version": "4"}
     )
-    server.api("POST", "registered-models/alias", {"name": clf, "alias": "production", "version": "4"})
-    log = open_registry(mlflow_demo.uri).audit_log(clf)  # read-only view already shows it
-    assert [r["seq"] for r in log.records] == [1, 2] and audit.verify(log).ok
-    third = move(open_registry(mlflow_demo.uri), clf, "production", 4, 1)  # the next holder commits it
-    assert third["seq"] == 3 and third["prev"] == pending["hash"]
-    assert json.loads(mlflow_demo.tags(clf)[HEAD_TAG])["seq"] == 3
-    assert audit.verify(reg.audit_log(clf)).ok
+    log = open_registry(mlflow_demo.uri).audit_log(clf)  # the read-only view already shows it
+    assert log.records == [pending] and audit.verify(log).ok
+    second = move(open_registry(mlflow_demo.uri), clf, "production", 4, 1)  # the next holder commits it
+    assert second["seq"] == 2 and second["prev"] == pending["hash"]
+    assert json.loads(mlflow_demo.tags(clf)[HEAD_TAG])["seq"] == 2
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert [r["to"] for r in log.records] == [4, 1] and audit.verify(log).ok
 
 
 def test_a_crashed_moves_record_is_dropped_when_the_alias_did_not_move(mlflow_demo: SeededDemo) -> None:
     clf = mlflow_demo.classifier
-    server = mlflow_demo.server
-    op = AliasOp(clf, "production", 2, 4)
-    pending = audit.seal(body(op), None)
-    server.api(
-        "POST",
-        "registered-models/set-tag",
-        {"name": clf, "key": f"{AUDIT_PREFIX}1", "value": audit.canonical(pending)},
-    )
+    _crash_after_record(mlflow_demo, AliasOp(clf, "production", 2, 4), None)
     reg = open_registry(mlflow_demo.uri)
     assert reg.audit_log(clf).records == []
     sealed = move(reg, clf, "production", 2, 3)
     assert sealed["seq"] == 1 and sealed["to"] == 3
-    log = reg.audit_log(clf)
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
     assert [r["to"] for r in log.records] == [3] and audit.verify(log).ok
+
+
+def test_an_orphaned_record_of_another_account_stays_off_the_chain(mlflow_demo: SeededDemo) -> None:
+    """Two records with one seq (one orphaned in another account's segment): the head picks."""
+    clf = mlflow_demo.classifier
+    orphan = audit.seal(body(AliasOp(clf, "production", 2, 1)), None)
+    mlflow_demo.server.api(
+        "POST",
+        "registered-models/create",
+        {
+            "name": f"aliasgate-audit.{clf}.someone.0",
+            "tags": [{"key": f"{AUDIT_PREFIX}1", "value": audit.canonical(orphan)}],
+        },
+    )
+    reg = open_registry(mlflow_demo.uri)
+    first = move(reg, clf, "production", 2, 3)
+    move(reg, clf, "production", 3, 4)
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert log.records[0] == first and len(log.records) == 2 and audit.verify(log).ok
 
 
 def test_unique_constraint_on_first_alias_creation_is_retried(
@@ -375,24 +432,20 @@ def test_other_bad_requests_are_not_retried(mlflow_demo: SeededDemo, recording_p
     with pytest.raises(RegistryError, match="INVALID_PARAMETER_VALUE"):
         move(open_registry(recording_proxy.registry_uri), clf, "production", 2, 3)
     assert mlflow_demo.aliases(clf)["production"] == 2
-    assert not any(k.startswith(AUDIT_PREFIX) for k in mlflow_demo.tags(clf))
+    assert mlflow_demo.record_tags(clf) == {}
 
 
 # -- the lock ---------------------------------------------------------------------------------------------
 
 
-def _hold_lock(server: MlflowServer, model: str, gen: int, ttl: float) -> None:
-    server.api(
-        "POST",
-        "registered-models/create",
-        {
-            "name": _lock_name(model, gen),
-            "tags": [
-                {"key": "aliasgate.lock.ttl", "value": str(ttl)},
-                {"key": "aliasgate.lock.owner", "value": "someone@elsewhere pid 1"},
-            ],
-        },
-    )
+def _hold_lock(server: MlflowServer, model: str, gen: int, ttl: float, account: str | None = None) -> None:
+    tags = [
+        {"key": "aliasgate.lock.ttl", "value": str(ttl)},
+        {"key": "aliasgate.lock.owner", "value": "someone@elsewhere pid 1"},
+    ]
+    if account:
+        tags.append({"key": "aliasgate.lock.account", "value": account})
+    server.api("POST", "registered-models/create", {"name": _lock_name(model, gen), "tags": tags})
 
 
 def test_a_live_lock_makes_a_move_wait_then_give_up_as_a_conflict(
@@ -557,7 +610,7 @@ def test_read_only_account_cannot_move_and_nothing_changes(
 ) -> None:
     clf = mlflow_auth_demo.classifier
     reader = mlflow_auth_demo.accounts["READ"]
-    before = (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf))
+    before = (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf), mlflow_auth_demo.segments(clf))
     login(monkeypatch, reader)
     reg = open_registry(mlflow_auth_demo.uri)
     assert reg.aliases(clf)["production"] == 2  # reading works
@@ -566,7 +619,11 @@ def test_read_only_account_cannot_move_and_nothing_changes(
     message = str(exc.value)
     assert reader.username in message and clf in message and "EDIT" in message
     assert reader.password not in message
-    assert (mlflow_auth_demo.aliases(clf), mlflow_auth_demo.tags(clf)) == before
+    assert (
+        mlflow_auth_demo.aliases(clf),
+        mlflow_auth_demo.tags(clf),
+        mlflow_auth_demo.segments(clf),
+    ) == before
     assert mlflow_auth_demo.locks() == []
 
 

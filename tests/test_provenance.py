@@ -135,3 +135,25 @@ def test_record_body_has_every_field() -> None:
     ):
         assert key in body
     assert body["principal"]["name"] == "svc" and body["from"] == 1 and body["to"] == 2
+
+
+def test_tracked_change_elsewhere_makes_the_repo_dirty_but_not_the_policy(repo: Path) -> None:
+    (repo / "other.txt").write_text("x")
+    git(repo, "add", "other.txt")
+    git(repo, "commit", "-q", "-m", "other")
+    (repo / "other.txt").write_text("changed")
+    (repo / "untracked.txt").write_text("new")
+    info = provenance.git(repo, repo / "aliasgate.yaml")
+    assert info["dirty"] is True and info["policy_dirty"] is False
+
+
+def test_untracked_files_alone_do_not_make_the_repo_dirty(repo: Path) -> None:
+    (repo / "scratch.txt").write_text("x")
+    info = provenance.git(repo, repo / "aliasgate.yaml")
+    assert info["dirty"] is False and info["policy_dirty"] is False
+
+
+def test_renamed_policy_is_dirty(repo: Path) -> None:
+    git(repo, "mv", "aliasgate.yaml", "policy.yaml")
+    info = provenance.git(repo, repo / "policy.yaml")
+    assert info["dirty"] is True and info["policy_dirty"] is True

@@ -90,7 +90,9 @@ def test_ttl_counts_age_from_creation_and_exactly_ttl_stays() -> None:
 
 def test_keep_last_alone_keeps_the_newest_n_by_version_number() -> None:
     # Creation times out of order on purpose: "newest" is the version number.
-    plan = decide("  - {model: m, keep_last: 2}\n", [v("m", n, 100 - n if n != 3 else 0.1) for n in range(1, 6)])
+    plan = decide(
+        "  - {model: m, keep_last: 2}\n", [v("m", n, 100 - n if n != 3 else 0.1) for n in range(1, 6)]
+    )
     assert gone(plan) == {"m:v3", "m:v2", "m:v1"}
     assert verdict(plan, "m:v4").reasons == ("#2 newest (keep_last: 2)",)
 
@@ -239,7 +241,9 @@ def test_without_recorded_lineage_the_plan_says_so_and_cannot_protect() -> None:
 
 def test_model_glob_narrows_and_a_rule_matching_nothing_is_noted() -> None:
     versions = [v("a", 2, 0), v("a", 1, 90), v("b", 2, 0), v("b", 1, 90)]
-    plan = decide("  - {model: '*', ttl: 30d}\n  - {name: ghost, model: zzz, ttl: 1d}\n", versions, model_glob="a")
+    plan = decide(
+        "  - {model: '*', ttl: 30d}\n  - {name: ghost, model: zzz, ttl: 1d}\n", versions, model_glob="a"
+    )
     assert gone(plan) == {"a:v1"}
     assert any(n.startswith("ghost (policy.yaml:") and "no model matches 'zzz'" in n for n in plan.notes)
 
@@ -268,3 +272,16 @@ def test_over_cap_is_strictly_more_than_the_cap(n: int) -> None:
     plan = decide("  - {model: m, ttl: 30d}\n", versions)
     assert len(plan.deletions) == 7
     assert (retention.over_cap(plan, n) is None) == (n >= 7)
+
+
+def test_kept_versions_without_recorded_lineage_are_named_in_a_note() -> None:
+    from dataclasses import replace
+
+    versions = [v("m", 3, 0), v("m", 2, 90), v("m", 1, 95)]
+    versions[0] = replace(versions[0], lineage_recorded=False)  # e.g. MLflow without aliasgate.inputs
+    versions[1] = replace(versions[1], lineage_recorded=False)  # deleted anyway: protects nothing
+    plan = decide("  - {model: m, ttl: 30d}\n", versions)
+    assert gone(plan) == {"m:v2", "m:v1"}
+    assert plan.notes == (
+        "1 kept version(s) record no lineage (m:v3): whatever they were derived from is not protected by lineage",
+    )

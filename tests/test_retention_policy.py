@@ -14,8 +14,7 @@ HEAD = "version: 1\nretention:\n"
 
 def test_a_full_rule_types_correctly() -> None:
     policy = load_text(
-        HEAD
-        + "  - name: keep-best\n"
+        HEAD + "  - name: keep-best\n"
         "    model: 'bert-*'\n"
         "    ttl: 1d12h\n"
         "    keep_last: 5\n"
@@ -56,29 +55,79 @@ CASES: list[tuple[str, str, int, str, str]] = [
     ("zero-ttl", "  - {model: m, ttl: 0d}\n", 3, "$.retention[0].ttl", "longer than zero"),
     ("negative-keep-last", "  - {model: m, keep_last: -1}\n", 3, "$.retention[0].keep_last", "must be >= 0"),
     ("keep-last-not-int", "  - {model: m, keep_last: many}\n", 3, "$.retention[0].keep_last", "whole number"),
-    ("protect-not-list", "  - {model: m, ttl: 3d, protect: production}\n", 3, "$.retention[0].protect",
-     "expected a list"),
-    ("unknown-key", "  - {model: m, ttl: 3d, keepif: []}\n", 3, "$.retention[0].keepif", "did you mean 'keep_if'"),
-    ("top-zero", "  - {model: m, ttl: 3d, keep_if: [{metric: f1, top: 0}]}\n", 3,
-     "$.retention[0].keep_if[0].top", "must be >= 1"),
-    ("metric-without-bound", "  - {model: m, ttl: 3d, keep_if: [{metric: f1}]}\n", 3,
-     "$.retention[0].keep_if[0]", "needs min, max or top"),
-    ("beats-in-keep-if", "  - {model: m, ttl: 3d, keep_if: [{metric: f1, top: 2, beats: production}]}\n", 3,
-     "$.retention[0].keep_if[0].beats", "unknown key 'beats'"),
-    ("freeze-in-keep-if", "  - {model: m, ttl: 3d, keep_if: [{freeze: {windows: ['18:00-08:00']}}]}\n", 3,
-     "$.retention[0].keep_if[0]", "needs exactly one of: metric, metadata, lineage, max_age"),
-    ("of-in-keep-if", "  - model: m\n    ttl: 3d\n    keep_if:\n      - {metadata: [a], of: m}\n", 6,
-     "$.retention[0].keep_if[0].of", "a keep_if gate is about the version being kept"),
-    ("min-above-max", "  - {model: m, ttl: 3d, keep_if: [{metric: f1, min: 0.9, max: 0.1}]}\n", 3,
-     "$.retention[0].keep_if[0]", "no value can pass"),
-    ("duplicate-name", "  - {name: a, model: m, ttl: 3d}\n  - {name: a, model: n, ttl: 3d}\n", 4,
-     "$.retention[1].name", "duplicate retention rule name 'a'"),
+    (
+        "protect-not-list",
+        "  - {model: m, ttl: 3d, protect: production}\n",
+        3,
+        "$.retention[0].protect",
+        "expected a list",
+    ),
+    (
+        "unknown-key",
+        "  - {model: m, ttl: 3d, keepif: []}\n",
+        3,
+        "$.retention[0].keepif",
+        "did you mean 'keep_if'",
+    ),
+    (
+        "top-zero",
+        "  - {model: m, ttl: 3d, keep_if: [{metric: f1, top: 0}]}\n",
+        3,
+        "$.retention[0].keep_if[0].top",
+        "must be >= 1",
+    ),
+    (
+        "metric-without-bound",
+        "  - {model: m, ttl: 3d, keep_if: [{metric: f1}]}\n",
+        3,
+        "$.retention[0].keep_if[0]",
+        "needs min, max or top",
+    ),
+    (
+        "beats-in-keep-if",
+        "  - {model: m, ttl: 3d, keep_if: [{metric: f1, top: 2, beats: production}]}\n",
+        3,
+        "$.retention[0].keep_if[0].beats",
+        "unknown key 'beats'",
+    ),
+    (
+        "freeze-in-keep-if",
+        "  - {model: m, ttl: 3d, keep_if: [{freeze: {windows: ['18:00-08:00']}}]}\n",
+        3,
+        "$.retention[0].keep_if[0]",
+        "needs exactly one of: metric, metadata, lineage, max_age",
+    ),
+    (
+        "of-in-keep-if",
+        "  - model: m\n    ttl: 3d\n    keep_if:\n      - {metadata: [a], of: m}\n",
+        6,
+        "$.retention[0].keep_if[0].of",
+        "a keep_if gate is about the version being kept",
+    ),
+    (
+        "min-above-max",
+        "  - {model: m, ttl: 3d, keep_if: [{metric: f1, min: 0.9, max: 0.1}]}\n",
+        3,
+        "$.retention[0].keep_if[0]",
+        "no value can pass",
+    ),
+    (
+        "duplicate-name",
+        "  - {name: a, model: m, ttl: 3d}\n  - {name: a, model: n, ttl: 3d}\n",
+        4,
+        "$.retention[1].name",
+        "duplicate retention rule name 'a'",
+    ),
     ("retention-not-list", "  model: m\n", 3, "$.retention", "expected a list"),
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "path", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_malformed_retention_names_line_path_and_problem(text: str, line: int, path: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "path", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_malformed_retention_names_line_path_and_problem(
+    text: str, line: int, path: str, fragment: str
+) -> None:
     with pytest.raises(PolicyError) as info:
         load_text(HEAD + text, "policy.yaml")
     hits = [i for i in info.value.issues if i.path == path and fragment in i.message]

@@ -7,7 +7,7 @@ prints. The CLI is a translation layer over this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,16 +79,55 @@ def provenance(session: Session, policy_path: str | None, policy_sha: str | None
     return prov.collect(session.principal, policy_path=policy_path, policy_sha256=policy_sha)
 
 
-def apply_plan(session: Session, plan: Any, *, exact: bool, dry_run: bool = False) -> Any:
-    """Apply with SIGTERM/SIGINT deferred: a cancelled CI job finishes or undoes the step in flight."""
+def provenance_later(session: Session, policy_path: str | None, policy_sha: str | None) -> Callable[[], Any]:
+    """Collect provenance on a thread while the plan is made: importing GitPython and asking git
+    (~100 ms) overlaps with the registry round trips of planning. Call the result to wait for it."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = provenance(session, policy_path, policy_sha)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="aliasgate-provenance", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return result
+
+
+def apply_plan(
+    session: Session,
+    plan: Any,
+    *,
+    exact: bool,
+    dry_run: bool = False,
+    prov: Callable[[], Any] | None = None,
+) -> Any:
+    """Apply with SIGTERM/SIGINT deferred: a cancelled CI job finishes or undoes the step in flight.
+
+    ``prov`` is a pending :func:`provenance_later`; by default provenance is collected here."""
     from aliasgate import applier, interrupt
 
-    prov = None if dry_run else provenance(session, plan.policy_path, plan.policy_sha256)
+    if dry_run:
+        prov_value = None
+    elif prov is not None:
+        prov_value = prov()
+    else:
+        prov_value = provenance(session, plan.policy_path, plan.policy_sha256)
     with interrupt.deferred() as stop:
         return applier.apply(
             session.registry,
             plan,
-            prov,
+            prov_value,
             now=utcnow,
             exact=exact,
             dry_run=dry_run,
@@ -201,12 +240,10 @@ def cleanup(
         raise InvalidInput(
             f"--max-deletions must be >= 0 and --parallel between 1 and {retention.MAX_PARALLEL}"
         )
-    if dry_run:
+    aborted = retention.over_cap(plan, options.max_deletions)
+    if dry_run or aborted or not plan.deletions:  # nothing to send: no provenance (git) needed either
         return retention.CleanupResult(
-            plan,
-            dry_run=True,
-            max_deletions=options.max_deletions,
-            aborted=retention.over_cap(plan, options.max_deletions),
+            plan, dry_run=dry_run, max_deletions=options.max_deletions, aborted=aborted
         )
     prov = provenance(session, plan.policy_path, plan.policy_sha256)
     stop = stop or threading.Event()

@@ -256,8 +256,11 @@ def apply(
         exact = False
     try:
         if plan_file is None:
+            prov = None if dry_run else api.provenance_later(session, str(policy), pol.sha256)
             p = api.make_plan(pol, session, rules=rule)
-        result = api.apply_plan(session, p, exact=exact, dry_run=dry_run)
+        else:
+            prov = None
+        result = api.apply_plan(session, p, exact=exact, dry_run=dry_run, prov=prov)
         gh = _github()
         if gh:
             gh.report_plan(p, result, registry=session.registry)

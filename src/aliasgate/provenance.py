@@ -145,6 +145,8 @@ def collect(
 
 def git(where: Path, policy_path: str | Path | None = None) -> dict[str, Any]:
     """The commit of the repository holding ``where``; ``{"repository": False}`` outside one."""
+    if not _inside_repository(where):
+        return {"repository": False}  # and GitPython (~70 ms to import) is never loaded
     try:
         import git as gitpython
     except ImportError:  # pragma: no cover - gitpython is a dependency; git binary may be absent
@@ -161,20 +163,22 @@ def git(where: Path, policy_path: str | Path | None = None) -> dict[str, Any]:
             info["commit"] = repo.head.commit.hexsha
         except ValueError:
             info["commit"] = None  # a repository with no commit yet
-        info["dirty"] = repo.is_dirty(untracked_files=False)
+        # One `git status` answers both questions: tracked changes anywhere (dirty, as `git describe
+        # --dirty` means it) and whether the policy file itself differs from the commit (or is untracked).
+        changes = _status(repo.git.status("--porcelain=v1", "-z", "--untracked-files=normal"))
+        info["dirty"] = any(code != "??" for code, _ in changes)
         info["branch"] = None if repo.head.is_detached else repo.active_branch.name
         remote = None
         if repo.remotes:
             names = [r.name for r in repo.remotes]
             chosen = "origin" if "origin" in names else names[0]
-            urls = list(repo.remote(chosen).urls)
-            remote = secrets.strip_userinfo(urls[0]) if urls else None
+            remote = secrets.strip_userinfo(repo.remote(chosen).url)  # from .git/config, no subprocess
         info["remote"] = remote
         if policy_path is not None and repo.working_tree_dir:
             try:
                 rel = Path(policy_path).resolve().relative_to(Path(repo.working_tree_dir).resolve())
                 info["policy_path"] = rel.as_posix()
-                info["policy_dirty"] = bool(repo.git.status("--porcelain", "--", rel.as_posix()).strip())
+                info["policy_dirty"] = any(path == rel.as_posix() for _, path in changes)
             except ValueError:
                 pass
         return info
@@ -182,6 +186,30 @@ def git(where: Path, policy_path: str | Path | None = None) -> dict[str, Any]:
         return {"repository": True, "error": secrets.redact(str(exc))[:200]}
     finally:
         repo.close()
+
+
+def _status(porcelain_z: str) -> list[tuple[str, str]]:
+    """(XY code, path) pairs from `git status --porcelain=v1 -z` (a rename's source is skipped)."""
+    out: list[tuple[str, str]] = []
+    items = porcelain_z.split("\0")
+    i = 0
+    while i < len(items):
+        entry = items[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        out.append((code, path))
+        if "R" in code or "C" in code:
+            i += 1  # the original path follows a rename or copy
+    return out
+
+
+def _inside_repository(where: Path) -> bool:
+    """A cheap look for ``.git`` in ``where`` or above (or GIT_DIR set), before importing GitPython."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    return any((p / ".git").exists() for p in (where, *where.parents))
 
 
 GITHUB_FIELDS = {

@@ -293,10 +293,4 @@ def cleanup_result_text(result: Any, style: Style) -> str:
         counts = {s: result.count(s) for s in ("deleted", "skipped", "gone", "failed", "not-started")}
         shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "deleted")
         out.append(f"Cleanup: {shown} of {planned} planned; exit {result.exit_code}.")
-    for n in result.native_ttl:
-        out.append(
-            (style.good if n.get("applied") else style.bad)(
-                f"native ttl {n['model']}:v{n['version']}: {n.get('message', '')}"
-            )
-        )
     return "\n".join(out)

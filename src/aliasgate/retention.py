@@ -133,12 +133,14 @@ class CleanupPlan:
     def models(self) -> list[str]:
         return list(dict.fromkeys(v.model for v in self.verdicts))
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
-        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
+        """A digest of the content (computed once: execution stamps it on every record)."""
+        body = json.dumps(self._content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
-    def _body(self) -> dict[str, Any]:
+    @functools.cached_property
+    def _content(self) -> dict[str, Any]:
         return {
             "format": CLEANUP_FORMAT,
             "registry": self.registry,
@@ -151,7 +153,7 @@ class CleanupPlan:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        body = self._body()
+        body = dict(self._content)
         body["id"] = self.id
         body["summary"] = {
             "models": len(self.models),
@@ -244,6 +246,19 @@ def decide(
             notes.append(f"{r.label} ({r.loc}): no model matches {r.pattern!r}{scope}")
     if lineage_recorded:
         _protect_lineage(snapshot, draft)
+        blind = [
+            v
+            for versions in snapshot.values()
+            for v in versions
+            if not v.lineage_recorded and (v.id not in draft or not draft[v.id].deleting)
+        ]
+        if blind:
+            shown = ", ".join(str(v) for v in sorted(blind, key=lambda v: v.id)[:MAX_DEPENDANTS_SHOWN])
+            notes.append(
+                f"{len(blind)} kept version(s) record no lineage ({shown}"
+                f"{', ...' if len(blind) > MAX_DEPENDANTS_SHOWN else ''}): "
+                "whatever they were derived from is not protected by lineage"
+            )
     else:
         notes.append(
             "this registry records no lineage: a version a kept version was derived from "
@@ -324,21 +339,27 @@ def _decide_model(
     go: dict[int, list[str]] = {v.number: [] for v in ordered}
     protected: dict[int, set[str]] = {v.number: set() for v in ordered}
     keep[newest].append("newest version (holds `latest`)")
+    ages = [(now - v.created_at).total_seconds() for v in ordered]
     for rule in rules:
         tag = f"{rule.label}: " if prefix else ""
         tops = [_top(g, ordered) for g in rule.keep_if if isinstance(g, MetricGate) and g.top is not None]
         for rank, v in enumerate(ordered):
             reasons: list[str] = []
-            held = [a for a in v.aliases if any(fnmatch.fnmatchcase(a, p) for p in rule.protect)]
+            held = (
+                [a for a in v.aliases if any(fnmatch.fnmatchcase(a, p) for p in rule.protect)]
+                if v.aliases
+                else []
+            )
             if held:
                 protected[v.number].update(held)
                 reasons.append(f"holds {', '.join(held)} (protect: {', '.join(rule.protect)})")
             if rule.keep_last is not None and rank < rule.keep_last:
                 reasons.append(f"#{rank + 1} newest (keep_last: {rule.keep_last})")
-            age = (now - v.created_at).total_seconds()
+            age = ages[rank]
             if rule.ttl_seconds is not None and age <= rule.ttl_seconds:
                 reasons.append(f"age {format_duration(age)} within ttl {rule.ttl_text}")
-            reasons.extend(_keep_if(rule, v, tops, ctx))
+            if rule.keep_if:
+                reasons.extend(_keep_if(rule, v, tops, ctx))
             if reasons:
                 keep[v.number].extend(tag + r for r in reasons)
             else:
@@ -472,7 +493,6 @@ class CleanupResult:
     aborted: str | None = None  # why nothing was deleted (the deletion cap)
     stopped: str | None = None  # why deletions stopped early (a signal, an auth error)
     signal: int | None = None
-    native_ttl: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -487,8 +507,6 @@ class CleanupResult:
         if self.signal is not None:
             return 128 + self.signal
         if self.count(FAILED) or self.stopped:
-            return int(ExitCode.REGISTRY)
-        if any(n.get("applied") is False for n in self.native_ttl):
             return int(ExitCode.REGISTRY)
         return int(ExitCode.OK)
 
@@ -509,7 +527,6 @@ class CleanupResult:
                 NOT_STARTED: self.count(NOT_STARTED),
             },
             "outcomes": [o.as_dict() for o in self.outcomes],
-            **({"native_ttl": self.native_ttl} if self.native_ttl else {}),
         }
 
 

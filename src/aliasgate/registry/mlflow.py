@@ -90,6 +90,8 @@ HEAD_TAG = "aliasgate.audit.head"
 GEN_TAG = "aliasgate.lock.gen"
 INPUTS_TAG = "aliasgate.inputs"
 LOCK_PREFIX = "aliasgate-lock."
+SEGMENT_PREFIX = "aliasgate-audit."
+SEGMENT_SIZE = 100  # records per audit segment: MLflow reads every tag of a model it touches
 TAG_LIMIT = 5000
 
 DEFAULT_LOCK_TTL = 60.0
@@ -466,7 +468,10 @@ class MlflowRegistry:
             for m in data.get("registered_models") or []:
                 tags = _tags(m.get("tags"))
                 name = str(m.get("name"))
-                if name.startswith(LOCK_PREFIX) or tags.get("mlflow.prompt.is_prompt") == "true":
+                if (
+                    name.startswith((LOCK_PREFIX, SEGMENT_PREFIX))
+                    or tags.get("mlflow.prompt.is_prompt") == "true"
+                ):
                     continue
                 names.append(name)
             token = data.get("next_page_token") or None
@@ -605,26 +610,50 @@ class MlflowRegistry:
         return self._runs[run_id]
 
     def audit_log(self, model: str) -> audit.AuditLog:
-        """Committed records (up to the head), plus a write-ahead record whose move did happen."""
+        """The chain ending at the head, read from the model's audit segments; plus a write-ahead
+        record right after the head whose move is visible (its holder died before committing)."""
         state = self._model(model, fresh=True)
         head = _head(state.tags)
+        candidates = self._segment_records(model)
+        records = _chain(candidates, head)
         upto = head.seq if head is not None else 0
-        top = _max_seq(state.tags)
-        records = [
-            _read_record(state.tags, seq) for seq in range(1, upto + 1) if _has_record(state.tags, seq)
-        ]
-        if top == upto + 1:
-            pending = _pending(state, head)
-            if pending is not None and self._happened(state, pending):
-                records.append(pending)
-                head = audit.head_of(pending)
-        elif top > upto + 1:  # records beyond the head: show them so verification names the break
-            records += [
-                _read_record(state.tags, seq)
-                for seq in range(upto + 1, top + 1)
-                if _has_record(state.tags, seq)
-            ]
-        return audit.AuditLog(model, [r for r in records if r is not None], head)
+        for record in candidates.get(upto + 1, []):
+            if _links(record, head) and self._happened(state, record):
+                records.append(record)
+                head = audit.head_of(record)
+                upto += 1
+                break
+        # Anything further has no place in the chain: show it, so verification names the break.
+        for seq in sorted(s for s in candidates if s > upto + 1):
+            records.append(candidates[seq][0])
+        return audit.AuditLog(model, records, head)
+
+    def _segment_records(self, model: str) -> dict[int, list[dict[str, Any]]]:
+        """Every record stored in the model's audit segments, by seq (several when one was orphaned)."""
+        prefix = _segment_prefix(model)
+        found: dict[int, list[dict[str, Any]]] = {}
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"filter": f"name LIKE {_quote(prefix + '%')}", "max_results": 1000}
+            if token:
+                params["page_token"] = token
+            data = self._json(
+                self._call(
+                    "GET", "registered-models/search", params=params, action="read the audit log", model=model
+                )
+            )
+            for segment in data.get("registered_models") or []:
+                if not str(segment.get("name", "")).startswith(prefix):
+                    continue  # LIKE's '_' matched some other model
+                tags = _tags(segment.get("tags"))
+                for key in tags:
+                    seq = _int(key[len(AUDIT_PREFIX) :]) if key.startswith(AUDIT_PREFIX) else None
+                    record = _read_record(tags, seq) if seq is not None else None
+                    if seq is not None and record is not None:
+                        found.setdefault(seq, []).append(record)
+            token = data.get("next_page_token") or None
+            if not token:
+                return found
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -640,7 +669,7 @@ class MlflowRegistry:
             if current != op.expected:
                 raise conflict(op.model, op.alias, op.expected, current)
             sealed = audit.seal(body, _head(state.tags))
-            self._write_record(lease, op.model, sealed)
+            written = self._write_record(lease, op.model, sealed, _head_segment(state.tags))
             try:
                 if op.target is None:
                     self._guarded(
@@ -650,9 +679,9 @@ class MlflowRegistry:
                 else:
                     self._set_alias(lease, op)
             except AliasgateError:
-                self._drop_record(lease, op.model, sealed)
+                self._drop_record(lease, written, sealed)
                 raise
-            self._write_head(lease, op.model, sealed)
+            self._write_head(lease, op.model, sealed, written[0])
             return sealed
 
     def _set_alias(self, lease: _Lease, op: AliasOp) -> None:
@@ -684,63 +713,135 @@ class MlflowRegistry:
                     actual=number,
                 )
             sealed = audit.seal({**record, "version": record.get("version", number)}, _head(state.tags))
-            self._write_record(lease, model, sealed)
+            written = self._write_record(lease, model, sealed, _head_segment(state.tags))
             try:
                 self._guarded(
                     lease, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
                     need="MANAGE", action=f"delete version {number}", model=model, version=number,
                 )  # fmt: skip
             except AliasgateError:
-                self._drop_record(lease, model, sealed)
+                self._drop_record(lease, written, sealed)
                 raise
-            self._write_head(lease, model, sealed)
+            self._write_head(lease, model, sealed, written[0])
             return sealed
 
-    # -- audit tags -------------------------------------------------------------------------------------
+    # -- audit segments -----------------------------------------------------------------------------------
 
-    def _write_record(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
+    def _account_key(self) -> str:
+        """Whose segments we write: MLflow makes a model's creator its MANAGE holder, so each account
+        writes only to segments it created. Servers without auth share one set."""
+        if self.credentials.username:
+            return _safe(self.credentials.username)
+        if self.credentials.token:
+            me = self.whoami()
+            return _safe(me.name) if me.authenticated else "shared"
+        return "shared"
+
+    def _write_record(
+        self, lease: _Lease, model: str, sealed: Mapping[str, Any], head_segment: str | None
+    ) -> tuple[str, bool]:
+        """Store the record in this account's segment for its seq: (segment, created by this call)."""
         seq = int(sealed["seq"])
+        segment = _segment_name(model, self._account_key(), (seq - 1) // SEGMENT_SIZE)
         values = _encode_record(sealed)
+        keys = [f"{AUDIT_PREFIX}{seq}" if i == 0 else f"{AUDIT_PREFIX}{seq}.{i}" for i in range(len(values))]
+        what = f"write audit record #{seq}"
+        if segment != head_segment and self._create_segment(
+            lease, model, segment, dict(zip(keys, values, strict=True))
+        ):
+            return segment, True  # created with the record in it: one request
         # Continuation parts first, the main tag last: a reader never sees half a record.
-        for i, value in reversed(list(enumerate(values))):
-            key = f"{AUDIT_PREFIX}{seq}" if i == 0 else f"{AUDIT_PREFIX}{seq}.{i}"
-            self._set_model_tag(lease, model, key, value, what=f"write audit record #{seq}")
-
-    def _write_head(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
-        head = audit.head_of(sealed)
-        self._set_model_tag(
-            lease, model, HEAD_TAG, audit.canonical(head.as_dict()), what="write the audit head"
-        )
-        self._models.pop(model, None)
-
-    def _drop_record(self, lease: _Lease, model: str, sealed: Mapping[str, Any]) -> None:
-        """Best effort after a refused move: remove the write-ahead record (else the next holder drops it)."""
-        self._models.pop(model, None)
-        with suppress(AliasgateError):
+        for key, value in reversed(list(zip(keys, values, strict=True))):
             self._guarded(
-                lease, "DELETE", "registered-models/delete-tag",
-                {"name": model, "key": f"{AUDIT_PREFIX}{sealed['seq']}"},
-                need="EDIT", action="remove an unused audit record", model=model,
+                lease, "POST", "registered-models/set-tag", {"name": segment, "key": key, "value": value},
+                need="EDIT", action=what, model=model,
             )  # fmt: skip
+        return segment, False
 
-    def _set_model_tag(self, lease: _Lease, model: str, key: str, value: str, *, what: str) -> None:
+    def _create_segment(self, lease: _Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
+        body = {
+            "name": segment,
+            "description": f"aliasgate audit records of {model!r} (hash-chained; the head is the tag "
+            f"{HEAD_TAG} on {model!r}). Do not edit: `promote history --verify` reports any change.",
+            "tags": [
+                {"key": "aliasgate.audit.of", "value": model},
+                *({"key": k, "value": v} for k, v in tags.items()),
+            ],
+        }
+        try:
+            response = self.transport.request(
+                "POST",
+                f"{API}/registered-models/create",
+                json=body,
+                idempotent=False,
+                timeout=lease.timeout(),
+            )
+        except RegistryError:
+            return False  # no answer: setting the tags next is idempotent whether it was created or not
+        if response.status_code < 300:
+            return True
+        code, _ = _mlflow_error(response)
+        if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+            return False
+        if response.status_code == 403:
+            raise AuthError(
+                f"{self.credentials.account} may not create registered models, which aliasgate needs for the "
+                f"audit segment {segment!r} of {model!r} (403); nothing was changed",
+                model=model,
+                hint="aliasgate keeps audit records in registered models it creates next to the model",
+            )
+        raise self._error(
+            response, need="EDIT", action=f"create the audit segment {segment!r}", model=model, version=None
+        )
+
+    def _write_head(self, lease: _Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
+        head = {**audit.head_of(sealed).as_dict(), "segment": segment}
         self._guarded(
-            lease, "POST", "registered-models/set-tag", {"name": model, "key": key, "value": value},
-            need="EDIT", action=what, model=model,
+            lease, "POST", "registered-models/set-tag",
+            {"name": model, "key": HEAD_TAG, "value": audit.canonical(head)},
+            need="EDIT", action="write the audit head", model=model,
         )  # fmt: skip
+        self._models.pop(model, None)
 
-    def _settle(self, lease: _Lease, state: _ModelState) -> _ModelState:
-        """Under the lock: settle the write-ahead record a crashed holder left (seq head+1).
+    def _drop_record(self, lease: _Lease, written: tuple[str, bool], sealed: Mapping[str, Any]) -> None:
+        """Best effort after a refused move: remove the write-ahead record (it is off the chain
+        anyway), and the segment too when it was made for it, so a refused move leaves nothing."""
+        segment, created = written
+        with suppress(AliasgateError):
+            if created:
+                self._guarded(
+                    lease, "DELETE", "registered-models/delete", {"name": segment},
+                    need="MANAGE", action="remove an unused audit segment", model=segment,
+                )  # fmt: skip
+            else:
+                self._guarded(
+                    lease, "DELETE", "registered-models/delete-tag",
+                    {"name": segment, "key": f"{AUDIT_PREFIX}{sealed['seq']}"},
+                    need="EDIT", action="remove an unused audit record", model=segment,
+                )  # fmt: skip
 
+    def _settle(self, lease: _Lease, state: _ModelState, crashed: Sequence[str]) -> _ModelState:
+        """Under the lock, after taking over stale locks of ``crashed`` accounts: a holder that died
+        after its write-ahead record and before the head leaves record head+1 in its segment.
         Its move happened iff the alias is where it says (for a deletion: the version is gone);
-        then the head is advanced to it. Otherwise the next record overwrites it.
-        """
+        then the head advances to it. Otherwise it stays off the chain."""
         head = _head(state.tags)
-        pending = _pending(state, head)
-        if pending is None or not self._happened(state, pending):
-            return state
-        self._write_head(lease, state.name, pending)
-        return self._model(state.name, fresh=True)
+        seq = (head.seq if head else 0) + 1
+        for account in dict.fromkeys(crashed):
+            segment = _segment_name(state.name, account, (seq - 1) // SEGMENT_SIZE)
+            try:
+                response = self._call(
+                    "GET", "registered-models/get", params={"name": segment},
+                    action="read an audit segment", model=state.name,
+                )  # fmt: skip
+            except NotFound:
+                continue
+            tags = _tags((self._json(response).get("registered_model") or {}).get("tags"))
+            record = _read_record(tags, seq)
+            if record is not None and _links(record, head) and self._happened(state, record):
+                self._write_head(lease, state.name, record, segment)
+                return self._model(state.name, fresh=True)
+        return state
 
     def _happened(self, state: _ModelState, record: Mapping[str, Any]) -> bool:
         if record.get("kind") == "delete":
@@ -806,7 +907,7 @@ class MlflowRegistry:
         known = self._models.get(model)
         gen = (_int(known.tags.get(GEN_TAG)) if known else None) or 0
         while True:
-            lease = self._acquire(model, gen)
+            lease, crashed = self._acquire(model, gen)
             try:
                 state = self._model(model, fresh=True)
                 tag_gen = _int(state.tags.get(GEN_TAG)) or 0
@@ -815,7 +916,8 @@ class MlflowRegistry:
                     self._release(lease)
                     gen = tag_gen
                     continue
-                state = self._settle(lease, state)
+                if crashed:
+                    state = self._settle(lease, state, crashed)
             except BaseException:
                 self._release(lease)
                 raise
@@ -825,12 +927,14 @@ class MlflowRegistry:
         finally:
             self._release(lease)
 
-    def _acquire(self, model: str, gen: int) -> _Lease:
+    def _acquire(self, model: str, gen: int) -> tuple[_Lease, list[str]]:
+        """Our lease, and the accounts whose stale locks we stepped over (their jobs died holding them)."""
         deadline = time.monotonic() + self.settings.lock_wait
         delay = 0.05
         recheck_at = 0.0  # when the holder's lease may have run out, on our clock
         holder = "unknown owner"
         passed: int | None = None  # the stale generation we stepped over, if any
+        crashed: list[str] = []
         while True:
             lease = _Lease(
                 model, gen, _lock_name(model, gen), uuid.uuid4().hex, self.settings.lock_ttl, time.monotonic()
@@ -838,16 +942,18 @@ class MlflowRegistry:
             if self._create_lock(lease):
                 if passed is not None:
                     self._after_takeover(lease, passed)
-                return lease
+                return lease, crashed
             now = time.monotonic()
             if now >= recheck_at:
                 info = self._lock_info(lease.name, model)
                 if info is None and now < deadline:
                     continue  # released meanwhile: try again at once
-                holder, remaining = info if info is not None else (holder, 1.0)
+                holder, remaining, account = info if info is not None else (holder, 1.0, None)
                 if remaining <= 0:
                     # Stale: never delete another's lock; take the next generation instead.
                     passed, gen, recheck_at = gen, gen + 1, 0.0
+                    if account:
+                        crashed.append(account)
                     continue
                 recheck_at = now + remaining
             if now >= deadline:
@@ -863,6 +969,7 @@ class MlflowRegistry:
         tags = {
             "aliasgate.lock.model": lease.model,
             "aliasgate.lock.owner": _owner(self),
+            "aliasgate.lock.account": self._account_key(),
             "aliasgate.lock.token": lease.token,
             "aliasgate.lock.ttl": f"{lease.ttl:g}",
             "aliasgate.lock.since": iso(datetime.now(timezone.utc)),
@@ -917,8 +1024,8 @@ class MlflowRegistry:
             return None
         return _tags((self._json(response).get("registered_model") or {}).get("tags"))
 
-    def _lock_info(self, name: str, model: str) -> tuple[str, float] | None:
-        """(owner, seconds of lease left on the server's clock), or None when the lock is gone."""
+    def _lock_info(self, name: str, model: str) -> tuple[str, float, str | None] | None:
+        """(owner, seconds of lease left on the server's clock, account key), or None when it is gone."""
         try:
             response = self._call(
                 "GET",
@@ -934,7 +1041,8 @@ class MlflowRegistry:
         ttl = _as_float(tags.get("aliasgate.lock.ttl")) or self.settings.lock_ttl
         created = (_as_float(rm.get("creation_timestamp")) or 0.0) / 1000
         now = _server_time(response) or time.time()
-        return tags.get("aliasgate.lock.owner", "unknown owner"), created + ttl - now
+        owner = tags.get("aliasgate.lock.owner", "unknown owner")
+        return owner, created + ttl - now, tags.get("aliasgate.lock.account")
 
     def _after_takeover(self, lease: _Lease, passed: int) -> None:
         """Record our generation on the model first, then remove the stale lock we passed if we may.
@@ -943,9 +1051,11 @@ class MlflowRegistry:
         the removal reads the new generation under its lock and steps up (see ``_locked``).
         """
         try:
-            self._set_model_tag(
-                lease, lease.model, GEN_TAG, str(lease.gen), what="record the lock generation"
-            )
+            self._guarded(
+                lease, "POST", "registered-models/set-tag",
+                {"name": lease.model, "key": GEN_TAG, "value": str(lease.gen)},
+                need="EDIT", action="record the lock generation", model=lease.model,
+            )  # fmt: skip
         except NotFound:
             return  # no such model: the caller's re-read reports it
         self._models.pop(lease.model, None)
@@ -1168,10 +1278,6 @@ def _encode_record(sealed: Mapping[str, Any]) -> list[str]:
     return [f"z{len(chunks)}:" + chunks[0], *chunks[1:]]
 
 
-def _has_record(tags: Mapping[str, str], seq: int) -> bool:
-    return f"{AUDIT_PREFIX}{seq}" in tags
-
-
 def _read_record(tags: Mapping[str, str], seq: int) -> dict[str, Any] | None:
     """The record stored at ``seq``; an unreadable one comes back as a stub that fails verification."""
     value = tags.get(f"{AUDIT_PREFIX}{seq}")
@@ -1196,15 +1302,63 @@ def _read_record(tags: Mapping[str, str], seq: int) -> dict[str, Any] | None:
         return {"seq": seq, "hash": None, "unreadable": f"tag {AUDIT_PREFIX}{seq} cannot be decoded"}
 
 
-def _pending(state: _ModelState, head: audit.Head | None) -> dict[str, Any] | None:
-    """The intact write-ahead record right after ``head``, if there is one."""
-    seq = (head.seq if head else 0) + 1
-    record = _read_record(state.tags, seq)
-    if record is None or record.get("hash") != audit.digest(record) or record.get("seq") != seq:
+def _links(record: Mapping[str, Any], head: audit.Head | None) -> bool:
+    """An intact record that continues the chain right after ``head``."""
+    return (
+        record.get("hash") == audit.digest(record)
+        and record.get("seq") == (head.seq if head else 0) + 1
+        and record.get("prev") == (head.hash if head else None)
+    )
+
+
+def _chain(
+    candidates: Mapping[int, Sequence[dict[str, Any]]], head: audit.Head | None
+) -> list[dict[str, Any]]:
+    """Records 1..head, walking back from the head by hash: where a seq has several records (one
+    orphaned by a job that died before committing), the one the chain points at wins."""
+    chosen: dict[int, dict[str, Any]] = {}
+    expected = head.hash if head else None
+    for seq in range(head.seq if head else 0, 0, -1):
+        options = candidates.get(seq, [])
+        pick = next((r for r in options if r.get("hash") == expected), options[0] if options else None)
+        if pick is None:
+            expected = None  # missing: verification names it
+            continue
+        chosen[seq] = pick
+        expected = pick.get("prev")
+    return [chosen[seq] for seq in sorted(chosen)]
+
+
+def _safe(name: str) -> str:
+    """An account name usable inside a model name (no '/' or ':'), stable and short."""
+    cleaned = "".join(c if c.isalnum() or c in "-_@" else "_" for c in name)[:64]
+    if cleaned == name:
+        return name
+    import hashlib
+
+    return f"{cleaned}~{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _segment_prefix(model: str) -> str:
+    prefix = f"{SEGMENT_PREFIX}{model}."
+    if len(prefix) <= 160:
+        return prefix
+    import hashlib
+
+    return f"{SEGMENT_PREFIX}{hashlib.sha256(model.encode()).hexdigest()[:40]}."
+
+
+def _segment_name(model: str, account: str, page: int) -> str:
+    """``aliasgate-audit.<model>.<account>.<page>``: records (page*SIZE, (page+1)*SIZE] by one account."""
+    return f"{_segment_prefix(model)}{account}.{page}"
+
+
+def _head_segment(tags: Mapping[str, str]) -> str | None:
+    try:
+        segment = json.loads(tags.get(HEAD_TAG) or "{}").get("segment")
+    except (ValueError, AttributeError):
         return None
-    if record.get("prev") != (head.hash if head else None):
-        return None
-    return record
+    return str(segment) if segment else None
 
 
 def _head(tags: Mapping[str, str]) -> audit.Head | None:
@@ -1216,8 +1370,3 @@ def _head(tags: Mapping[str, str]) -> audit.Head | None:
         return audit.Head(int(data["seq"]), str(data["hash"]))
     except (ValueError, KeyError, TypeError):
         return audit.Head(0, "unreadable")
-
-
-def _max_seq(tags: Mapping[str, str]) -> int:
-    seqs = [_int(k[len(AUDIT_PREFIX) :]) for k in tags if k.startswith(AUDIT_PREFIX)]
-    return max((s for s in seqs if s is not None), default=0)

@@ -294,6 +294,9 @@ class WandbDouble:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # http.server writes headers and body separately; with Nagle on, a keep-alive client
+            # waits ~40 ms for the delayed ACK on every request. W&B's servers do not stall so.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
