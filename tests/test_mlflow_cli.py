@@ -157,6 +157,11 @@ def test_whoami_without_auth_says_so(mlflow_server: MlflowServer, tmp_path: Path
     who = promote("whoami", "--registry", mlflow_server.registry_uri, cwd=tmp_path)
     assert who.code == 0, who.output
     assert "no authentication" in who.stdout and "unauthenticated" in who.stdout
+    # `--registry mlflow` takes the server from MLFLOW_TRACKING_URI, as MLflow's own client does
+    who = promote("whoami", "--registry", "mlflow", cwd=tmp_path, MLFLOW_TRACKING_URI=mlflow_server.url)
+    assert who.code == 0 and mlflow_server.registry_uri in who.stdout, who.output
+    missing = promote("whoami", "--registry", "mlflow", cwd=tmp_path)
+    assert missing.code == 2 and "MLFLOW_TRACKING_URI" in missing.output
 
 
 def test_plan_and_dry_run_send_no_mutating_request(

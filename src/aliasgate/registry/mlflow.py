@@ -21,18 +21,22 @@ How a move is guarded (MLflow has no compare-and-swap)
        a token and a lease (``PROMOTE_MLFLOW_LOCK_TTL``, default 60 s).
     2. re-read the model under the lock (one ``registered-models/get``: aliases, audit head);
        the alias must still be on the expected version, else :class:`Conflict`, nothing written.
-    3. write the sealed audit record as a model tag ``aliasgate.audit.<seq>`` (write-ahead),
+    3. write the sealed audit record (write-ahead) into an audit segment: a registered model
+       ``aliasgate-audit.<model>.<account>.<page>`` of at most 100 records, because MLflow reads
+       every tag of a model it touches and records on the model would slow every request on it,
     4. move or remove the alias (the 400 ``UNIQUE constraint failed`` of a concurrent first
        creation is retried),
     5. write the chain head ``aliasgate.audit.head`` (the commit point), 6. delete the lock.
     Six requests per move. A record whose head was never written (a crash between 3 and 5) is
-    settled by the next lock holder: kept if the alias is where it says, else dropped.
+    settled by whoever takes the dead job's lock over: kept if the alias is where it says, else
+    left off the chain (the head names the record that belongs to each seq).
 
     Stale locks: a lock whose lease ran out (judged on the server's clock: its
-    ``creation_timestamp`` against the ``Date`` of the answer) is never deleted by someone else;
-    the next job takes ``<gen+1>`` instead and records the generation in the model tag
-    ``aliasgate.lock.gen``. A holder sends no write once its lease is within one request timeout
-    of its end, and then leaves its lock to expire rather than delete what may be another's.
+    ``creation_timestamp`` against the ``Date`` of the answer) is not deleted in place; the next
+    job takes ``<gen+1>``, records the generation in the model tag ``aliasgate.lock.gen``, and
+    only then removes the stale lock (if its account may). A holder sends no write once its
+    lease is within one request timeout of its end, and then leaves its lock to expire rather
+    than delete what may be another's.
 
 Guaranteed, between aliasgate processes sharing a server: one move per model at a time; every
 move starts from the holder the previous one left (or fails with exit 4, changing nothing);
@@ -307,8 +311,13 @@ class MlflowRegistry:
         # Threads of one process (parallel cleanup) queue here instead of polling the server's lock.
         self._local_locks: dict[str, threading.Lock] = {}
         self._local_guard = threading.Lock()
+        self._waiting: dict[str, int] = {}  # threads queued per model
+        self._handed: dict[str, _Lease] = {}  # a server lease passed on to the next queued thread
 
     def close(self) -> None:
+        for lease in list(self._handed.values()):
+            self._release(lease)
+        self._handed.clear()
         self.transport.close()
 
     @property
@@ -702,7 +711,7 @@ class MlflowRegistry:
 
     def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         """Delete a version unless it holds an alias now (re-read under the lock); needs MANAGE."""
-        with self._locked(model) as (lease, state):
+        with self._locked(model, linger=True) as (lease, state):
             held = sorted(a for a, v in state.aliases.items() if v == number)
             if held:
                 raise Conflict(
@@ -895,19 +904,33 @@ class MlflowRegistry:
             time.sleep(min(0.2 * 2**attempt, 2.0) * (0.5 + random.random()))
 
     @contextmanager
-    def _locked(self, model: str) -> Iterator[tuple[_Lease, _ModelState]]:
-        """Hold the model's lock for the body, with the model re-read under it and settled."""
+    def _locked(self, model: str, *, linger: bool = False) -> Iterator[tuple[_Lease, _ModelState]]:
+        """Hold the model's lock for the body, with the model re-read under it and settled.
+
+        ``linger`` keeps the server lock after the body for the next call on the model (a
+        cleanup deletes one version after another), until ``close()`` or half its lease is used.
+        """
         with self._local_guard:
             local = self._local_locks.setdefault(model, threading.Lock())
-        with local, self._server_lock(model) as held:
-            yield held
+            self._waiting[model] = self._waiting.get(model, 0) + 1
+        with local:
+            with self._local_guard:
+                self._waiting[model] -= 1
+            with self._server_lock(model, linger) as held:
+                yield held
 
     @contextmanager
-    def _server_lock(self, model: str) -> Iterator[tuple[_Lease, _ModelState]]:
+    def _server_lock(self, model: str, linger: bool) -> Iterator[tuple[_Lease, _ModelState]]:
         known = self._models.get(model)
         gen = (_int(known.tags.get(GEN_TAG)) if known else None) or 0
         while True:
-            lease, crashed = self._acquire(model, gen)
+            handed = self._handed.pop(model, None)
+            if handed is not None and handed.remaining() > handed.ttl / 2:
+                lease, crashed = handed, list[str]()  # the previous thread's lease: no create, no delete
+            else:
+                if handed is not None:
+                    self._release(handed)
+                lease, crashed = self._acquire(model, gen)
             try:
                 state = self._model(model, fresh=True)
                 tag_gen = _int(state.tags.get(GEN_TAG)) or 0
@@ -922,10 +945,17 @@ class MlflowRegistry:
                 self._release(lease)
                 raise
             break
+        ok = False
         try:
             yield lease, state
+            ok = True
         finally:
-            self._release(lease)
+            with self._local_guard:
+                queued = self._waiting.get(model, 0)
+            if (queued or (linger and ok)) and lease.remaining() > lease.ttl / 2:
+                self._handed[model] = lease  # the next call on this model keeps the lock
+            else:
+                self._release(lease)
 
     def _acquire(self, model: str, gen: int) -> tuple[_Lease, list[str]]:
         """Our lease, and the accounts whose stale locks we stepped over (their jobs died holding them)."""
