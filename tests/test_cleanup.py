@@ -10,6 +10,7 @@ test_cleanup_mlflow.py and test_cleanup_wandb.py.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -441,3 +442,36 @@ def test_signals_are_restored_after_the_run(tmp_path: Path, cli: Any) -> None:
     reg = s.registry()
     api.cleanup(_session(reg), _plan(s, reg))
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_when_piped(tmp_path: Path, cli: Any) -> None:
+    import pty
+
+    from aliasgate import render
+
+    assert render.cleanup_progress_bar(12, 40, {"deleted": 11, "skipped": 1, "failed": 0}, width=10) == (
+        "[###.......] 12/40  deleted 11, skipped 1"
+    )
+    s = _small(tmp_path, cli, models=2, per_model=4)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [PROMOTE, "cleanup", "-p", str(s.policy), "-r", s.uri],
+        env=clean_env(TERM="xterm"), stdout=subprocess.PIPE, stderr=slave, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data.decode())
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    terminal = "".join(chunks)
+    assert proc.returncode == 0, out + terminal
+    assert "\r[" in terminal and "] 6/6  deleted 6" in terminal  # redrawn in place, on stderr
+    assert "deleted m0:v1" not in terminal  # no per-deletion lines on a terminal
+    assert "Cleanup: 6 deleted of 6 planned; exit 0." in out

@@ -142,3 +142,15 @@ def conflict(model: str, alias: str, expected: int | None, actual: int | None) -
         expected=expected,
         actual=actual,
     )
+
+
+def still_held(model: str, number: int, aliases: list[str]) -> Conflict:
+    """The one wording of "this version gained an alias, so it was not deleted", for every backend."""
+    held = sorted(aliases)
+    return Conflict(
+        f"{model}:v{number} holds {', '.join(held)} now; not deleted",
+        model=model,
+        alias=held[0],
+        expected=None,
+        actual=number,
+    )

@@ -18,7 +18,9 @@ _values: set[str] = set()
 _listeners: list[Callable[[str], None]] = []
 
 # Environment variable names whose values are secrets wherever they appear.
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE|CREDENTIAL|AUTH(?!OR))", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE|CREDENTIAL|AUTH(?!OR))", re.IGNORECASE
+)
 # Shapes of well-known tokens, scrubbed even if never registered.
 TOKEN_SHAPES = re.compile(
     r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aliasgate import audit
-from aliasgate.errors import InvalidInput, NotFound, RegistryError, conflict
+from aliasgate.errors import InvalidInput, NotFound, RegistryError, conflict, still_held
 from aliasgate.model import (
     LATEST,
     AliasOp,
@@ -336,15 +336,7 @@ class LocalRegistry:
                 )
             ]
             if held:
-                from aliasgate.errors import Conflict
-
-                raise Conflict(
-                    f"{model}:v{number} holds {', '.join(sorted(held))} now; not deleted",
-                    model=model,
-                    alias=sorted(held)[0],
-                    expected=None,
-                    actual=number,
-                )
+                raise still_held(model, number, held)
             conn.execute("DELETE FROM lineage WHERE model_id = ? AND number = ?", (mid, number))
             conn.execute("DELETE FROM versions WHERE model_id = ? AND number = ?", (mid, number))
             return self._append(conn, mid, record)

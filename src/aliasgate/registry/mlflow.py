@@ -76,6 +76,7 @@ from aliasgate.errors import (
     NotFound,
     RegistryError,
     conflict,
+    still_held,
 )
 from aliasgate.model import AliasOp, Principal, Version, VersionId, iso
 from aliasgate.registry.http import RetryPolicy, Transport, default_timeout
@@ -714,13 +715,7 @@ class MlflowRegistry:
         with self._locked(model, linger=True) as (lease, state):
             held = sorted(a for a, v in state.aliases.items() if v == number)
             if held:
-                raise Conflict(
-                    f"{model}:v{number} holds {', '.join(held)} now; not deleted",
-                    model=model,
-                    alias=held[0],
-                    expected=None,
-                    actual=number,
-                )
+                raise still_held(model, number, held)
             sealed = audit.seal({**record, "version": record.get("version", number)}, _head(state.tags))
             written = self._write_record(lease, model, sealed, _head_segment(state.tags))
             try:

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aliasgate import __version__, audit, secrets
-from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict
+from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict, still_held
 from aliasgate.model import LATEST, AliasOp, Principal, Version, VersionId, parse_time
 from aliasgate.registry import wandb_gql as gql
 from aliasgate.registry.http import Transport
@@ -908,13 +908,7 @@ class WandbRegistry:
     def _refuse_if_held(self, model: str, number: int, target: _Target, *, unlink: bool) -> None:
         held = sorted(a for a in target.aliases if a != LATEST)
         if held:
-            raise Conflict(
-                f"{model}:v{number} holds {', '.join(held)} now; not deleted",
-                model=model,
-                alias=held[0],
-                expected=None,
-                actual=number,
-            )
+            raise still_held(model, number, held)
         if unlink:
             return  # unlinking leaves the source artifact (and its other links) alone
         if target.other_aliases:
