@@ -124,7 +124,7 @@ def apply_plan(
     else:
         prov_value = provenance(session, plan.policy_path, plan.policy_sha256)
     with interrupt.deferred() as stop:
-        return applier.apply(
+        result = applier.apply(
             session.registry,
             plan,
             prov_value,
@@ -133,6 +133,8 @@ def apply_plan(
             dry_run=dry_run,
             stop=stop,
         )
+    result.signal = stop.signal
+    return result
 
 
 def read_plan(path: str | Path) -> Any:

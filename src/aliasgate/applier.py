@@ -54,12 +54,13 @@ class ApplyResult:
     plan: Plan
     outcomes: list[Outcome]
     dry_run: bool = False
+    signal: int | None = None  # the stop signal, when one interrupted the run
 
     @property
-    def exit_code(self) -> ExitCode:
+    def exit_code(self) -> int:
         statuses = {o.status for o in self.outcomes}
         if INTERRUPTED in statuses:
-            return ExitCode.INTERRUPTED
+            return 128 + self.signal if self.signal else int(ExitCode.INTERRUPTED)
         if FAILED in statuses:
             return ExitCode.REGISTRY
         if CONFLICT in statuses:
