@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from aliasgate import api, audit, retention
-from aliasgate.errors import AuthError, RegistryError
+from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError
 from aliasgate.model import AliasOp, VersionId, utcnow
 from aliasgate.registry.local import LocalRegistry
 from aliasgate.seed import ModelSeed
@@ -196,7 +196,12 @@ def test_bad_input_exits_2(scenario: Scenario, cli: Any, tmp_path: Path) -> None
 
 
 class Wrapped:
-    """A real LocalRegistry whose delete_version runs ``hook`` first (to fail, block or count)."""
+    """A real LocalRegistry whose delete_version runs ``hook`` first (to fail, block or count).
+
+    It has no batch method, so cleanup deletes through it one version at a time: the path of
+    backends without ``delete_versions`` (W&B)."""
+
+    delete_versions = None  # hides LocalRegistry's batch method
 
     def __init__(self, inner: LocalRegistry, hook: Callable[[str, int], None]) -> None:
         self._inner = inner
@@ -389,8 +394,164 @@ def test_unprotected_aliases_are_removed_audited_before_the_version_goes(tmp_pat
     removal = next(r for r in log if r.get("kind") == "remove")
     assert (removal["alias"], removal["from"], removal["to"]) == ("old-ab", 3, None)
     deletion = next(r for r in log if r.get("kind") == "delete" and r["version"] == 3)
-    assert deletion["aliases_removed"] == ["old-ab"] and deletion["seq"] == removal["seq"] + 1
+    assert deletion["aliases_removed"] == ["old-ab"] and deletion["seq"] > removal["seq"]  # removed first
     assert reg.aliases("m0") == {"production": 2}
+
+
+# -- batches: the embedded registry's transaction, and what cleanup does with a batch cut short ----------
+
+
+def test_the_embedded_registry_deletes_a_batch_in_one_transaction(tmp_path: Path, cli: Any) -> None:
+    s = _small(tmp_path, cli, models=1)
+    reg = s.registry()
+    reg.apply([AliasOp("m0", "hotfix", None, 3)], [{"kind": "manual", "model": "m0", "alias": "hotfix"}])
+    bodies = [{"kind": "delete", "model": "m0", "alias": None, "version": n} for n in (1, 3, 4, 9)]
+    results = reg.delete_versions("m0", [1, 3, 4, 9], bodies)
+    assert [r["seq"] for r in (results[0], results[2])] == [2, 3]  # #1 is the hotfix alias
+    assert isinstance(results[1], Conflict) and "holds hotfix now" in str(results[1])
+    assert isinstance(results[3], NotFound)
+    assert set(deletion_records(reg)) == {VersionId("m0", 1), VersionId("m0", 4)}
+    # All or nothing: a failure inside the transaction deletes nothing and records nothing.
+    import sqlite3
+
+    with sqlite3.connect(s.db) as conn:
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE DELETE ON versions WHEN old.number = 5 "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+    with pytest.raises(Exception, match="boom"):
+        reg.delete_versions("m0", [2, 5], [{"kind": "delete", "model": "m0", "version": n} for n in (2, 5)])
+    assert {VersionId("m0", 2), VersionId("m0", 5)} <= live(reg)
+    assert set(deletion_records(reg)) == {VersionId("m0", 1), VersionId("m0", 4)}
+
+
+class Batching:
+    """A real LocalRegistry behind a batch method that does what a remote backend's may: stop
+    part-way (what follows comes back as None, to be sent again), or end at an error.
+
+    ``hook(model, number)`` runs before each deletion: it returns "cut" to stop there, raises
+    to end the batch with that error for this version, or returns None to go on. ``cut_after``
+    stops every call after that many deletions."""
+
+    def __init__(
+        self,
+        inner: LocalRegistry,
+        size: int,
+        hook: Callable[[str, int], str | None] = lambda model, number: None,
+        *,
+        cut_after: int | None = None,
+    ) -> None:
+        self._inner = inner
+        self.delete_batch = size
+        self._hook = hook
+        self._cut_after = cut_after
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def delete_versions(self, model: str, numbers: list[int], records: list[Mapping[str, Any]]) -> list[Any]:
+        self.calls.append((model, list(numbers)))
+        results: list[Any] = [None] * len(numbers)
+        for i, (number, record) in enumerate(zip(numbers, records, strict=True)):
+            try:
+                if self._hook(model, number) == "cut" or i == self._cut_after:
+                    break
+                results[i] = self._inner.delete_version(model, number, record)
+            except Exception as exc:
+                results[i] = exc
+                break
+        return results
+
+
+def _run(
+    reg: Any, s: Scenario, plan: retention.CleanupPlan | None = None, **options: Any
+) -> retention.CleanupResult:
+    stop = options.pop("stop", None)
+    return retention.execute(
+        reg, plan or _plan(s, reg), api.provenance(_session(reg), None, None), now=utcnow,
+        options=retention.Options(backoff=0.001, **options), stop=stop,
+    )  # fmt: skip
+
+
+def test_what_a_batch_did_not_reach_is_sent_again_until_done(tmp_path: Path, cli: Any) -> None:
+    s = _small(tmp_path, cli, models=2, per_model=8)
+    reg = Batching(s.registry(), 4, cut_after=2)
+    result = _run(reg, s, parallel=2)
+    assert result.exit_code == 0 and result.count(retention.DELETED) == len(s.expected) == 14
+    assert all(o.attempts == 1 for o in result.outcomes)  # being sent again is not a retry
+    assert all(len(numbers) <= 4 for _, numbers in reg.calls) and len(reg.calls) == 8  # 4 per model
+    records = deletion_records(s.registry())
+    assert set(records) == s.expected and all(len(r) == 1 for r in records.values())
+    for model in ("m0", "m1"):  # each model's versions went oldest first
+        assert [r["version"] for r in s.registry().audit_log(model).records] == list(range(1, 8))
+
+
+def test_errors_inside_a_batch_are_retried_or_reported_per_version(tmp_path: Path, cli: Any) -> None:
+    s = _small(tmp_path, cli, models=1, per_model=8)
+    failures = {2: 1, 5: 99}
+    inner = s.registry()
+    plan = _plan(s, inner)
+    inner.apply([AliasOp("m0", "hotfix", None, 4)], [{"kind": "manual", "model": "m0", "alias": "hotfix"}])
+
+    def flaky(model: str, number: int) -> None:
+        if failures.get(number, 0) > 0:
+            failures[number] -= 1
+            raise RegistryError("HTTP 503 Service Unavailable", model=model, version=number)
+
+    reg = Batching(inner, 50, flaky)
+    result = _run(reg, s, plan, retries=2)
+    outcome = {o.number: o for o in result.outcomes}
+    assert (outcome[2].status, outcome[2].attempts) == (retention.DELETED, 2)
+    assert (outcome[5].status, outcome[5].attempts) == (retention.FAILED, 3) and "HTTP 503" in outcome[
+        5
+    ].message
+    assert (
+        outcome[4].status == retention.SKIPPED and "holds hotfix now" in outcome[4].message
+    )  # since planning
+    assert {n for n, o in outcome.items() if o.status == retention.DELETED} == {1, 2, 3, 6, 7}
+    assert result.exit_code == 1
+    assert {v.number for v in deletion_records(s.registry())} == {1, 2, 3, 6, 7}
+
+
+def test_a_permission_error_inside_a_batch_stops_the_run(tmp_path: Path, cli: Any) -> None:
+    s = _small(tmp_path, cli, models=2)
+
+    def refuse(model: str, number: int) -> None:
+        if (model, number) == ("m0", 3):
+            raise AuthError(f"svc lacks MANAGE permission on registered model {model!r}")
+
+    reg = Batching(s.registry(), 50, refuse)
+    result = _run(reg, s, parallel=1)
+    status = {(o.model, o.number): o.status for o in result.outcomes}
+    assert [status[("m0", n)] for n in range(1, 6)] == [
+        "deleted",
+        "deleted",
+        "failed",
+        "not-started",
+        "not-started",
+    ]
+    assert {status[("m1", n)] for n in range(1, 6)} == {"not-started"}
+    assert result.stopped is not None and "lacks MANAGE" in result.stopped and result.exit_code == 1
+    assert set(deletion_records(s.registry())) == {VersionId("m0", 1), VersionId("m0", 2)}
+
+
+def test_a_stop_lets_the_batches_in_flight_finish_and_sends_nothing_more(tmp_path: Path, cli: Any) -> None:
+    s = _small(tmp_path, cli, models=2, per_model=7)
+    stop = threading.Event()
+
+    def cut_then_stop(model: str, number: int) -> str | None:
+        if number == 2:
+            stop.set()  # what the SIGTERM handler does, while this batch is at work
+        return "cut" if number == 3 else None  # the rest of this batch would be sent again...
+
+    reg = Batching(s.registry(), 4, cut_then_stop)
+    result = _run(reg, s, parallel=1, stop=stop)
+    deleted = {(o.model, o.number) for o in result.outcomes if o.status == retention.DELETED}
+    assert deleted == {("m0", 1), ("m0", 2)} and reg.calls == [("m0", [1, 2, 3, 4])]  # ... but is not
+    assert result.count(retention.NOT_STARTED) == 12 - 2
+    assert {(v.model, v.number) for v in deletion_records(s.registry())} == deleted
+    assert result.stopped == "stopped by request" and result.exit_code == 1
 
 
 # -- a real process, really interrupted ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,11 +24,13 @@ from aliasgate import api, audit, retention
 from aliasgate.model import VersionId
 from aliasgate.policy import load_text
 from aliasgate.registry import open_registry
+from aliasgate.registry.mlflow import MlflowRegistry
 from aliasgate.seed import ModelSeed
 from tests import cleanup_scenario as sc
 from tests.conftest import PROMOTE, clean_env, run_promote
 from tests.mlflow_fixtures import unique_prefix
 from tests.servers import mlflow_seed
+from tests.servers.mlflow_proxy import RecordingProxy
 from tests.servers.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.mlflow
@@ -75,6 +78,23 @@ def deletion_records(reg: Any, models: list[str]) -> dict[VersionId, list[Mappin
 
 def live(reg: Any, models: list[str]) -> set[VersionId]:
     return {v.id for m in models for v in reg.versions(m)}
+
+
+def create_versions(server: MlflowServer, name: str, count: int) -> None:
+    """A registered model with ``count`` versions, created four at a time (MLflow numbers them
+    safely under concurrency: ``MAX(version)+1`` with retries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.api("POST", "registered-models/create", {"name": name})
+    with ThreadPoolExecutor(4) as pool:
+        list(
+            pool.map(
+                lambda _: server.api(
+                    "POST", "model-versions/create", {"name": name, "source": "s3://bucket/m"}
+                ),
+                range(count),
+            )
+        )
 
 
 def test_the_scenario_on_mlflow_plans_and_deletes_exactly_the_expected_set(
@@ -151,9 +171,7 @@ def test_deleting_1000_eligible_versions_leaves_none_behind(
     1,001 versions span two pages of the backend's listing (1,000 per page); all but the newest
     are eligible."""
     name = unique_prefix() + "big"
-    mlflow_server.api("POST", "registered-models/create", {"name": name})
-    for _ in range(1001):
-        mlflow_server.api("POST", "model-versions/create", {"name": name, "source": "s3://bucket/model"})
+    create_versions(mlflow_server, name, 1001)
     policy = tmp_path / "retention.yaml"
     policy.write_text(f"version: 1\nretention:\n  - {{model: {name}, keep_last: 0}}\n", encoding="utf-8")
     uri = mlflow_server.registry_uri
@@ -216,10 +234,9 @@ def test_sigterm_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_res
     mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
     names = [unique_prefix() + f"s{i}" for i in range(2)]
+    per_model = 3 * MlflowRegistry.delete_batch  # several batches per model: the stop comes between them
     for name in names:
-        mlflow_server.api("POST", "registered-models/create", {"name": name})
-        for _ in range(40):
-            mlflow_server.api("POST", "model-versions/create", {"name": name, "source": "s3://bucket/model"})
+        create_versions(mlflow_server, name, per_model)
     policy = tmp_path / "retention.yaml"
     policy.write_text(
         "version: 1\nretention:\n" + "".join(f"  - {{model: {n}, keep_last: 1}}\n" for n in names),
@@ -227,7 +244,8 @@ def test_sigterm_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_res
     )
     stdout = (tmp_path / "stdout.txt").open("w+", encoding="utf-8")
     proc = subprocess.Popen(
-        [PROMOTE, "cleanup", "-p", str(policy), "-r", mlflow_server.registry_uri, "--parallel", "2"],
+        [PROMOTE, "cleanup", "-p", str(policy), "-r", mlflow_server.registry_uri, "--parallel", "2",
+         "--max-deletions", str(2 * per_model)],
         env=clean_env(), stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.stderr is not None
@@ -242,10 +260,10 @@ def test_sigterm_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_res
     assert proc.returncode == 128 + signal.SIGTERM, out
     reg = open_registry(mlflow_server.registry_uri)
     try:
-        gone = {VersionId(n, k) for n in names for k in range(1, 41)} - live(reg, names)
+        gone = {VersionId(n, k) for n in names for k in range(1, per_model + 1)} - live(reg, names)
         records = deletion_records(reg, names)
         assert set(records) == gone and all(len(r) == 1 for r in records.values())
-        assert 0 < len(gone) < 78
+        assert 0 < len(gone) < 2 * (per_model - 1)  # it really stopped mid-run
         for name in names:  # no lock left behind: the in-flight deletion finished cleanly
             locks = mlflow_server.api(
                 "GET", "registered-models/search", params={"filter": f"name LIKE 'aliasgate-lock.{name}.%'"}
@@ -253,3 +271,68 @@ def test_sigterm_mid_run_leaves_a_record_for_every_deletion_and_none_for_the_res
             assert not locks.get("registered_models")
     finally:
         reg.close()
+
+
+@pytest.mark.parametrize("in_flight", ["reaches the server", "never arrives"])
+def test_a_cleanup_killed_mid_batch_leaves_a_record_for_every_deletion_and_none_for_the_rest(
+    mlflow_server: MlflowServer, tmp_path: Path, in_flight: str
+) -> None:
+    """SIGKILL while the 4th deletion of a batch is on its way: its request then reaches MLflow
+    after the process died, or never. Before anyone settles the batch, history already shows a
+    record for exactly the versions that are gone; the next cleanup takes the dead job's lock
+    over, settles the batch and deletes the rest, each deletion with exactly one record."""
+    name = unique_prefix() + "k"
+    create_versions(mlflow_server, name, 12)
+    policy = tmp_path / "retention.yaml"
+    policy.write_text(f"version: 1\nretention:\n  - {{model: {name}, keep_last: 1}}\n", encoding="utf-8")
+    with RecordingProxy(mlflow_server.url) as proxy:
+        deletions = [proxy.hold("DELETE", "model-versions/delete") for _ in range(4)]
+        proc = subprocess.Popen(
+            [PROMOTE, "cleanup", "-p", str(policy), "-r", proxy.registry_uri],
+            env=clean_env(PROMOTE_MLFLOW_LOCK_TTL="8"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            for deletion in deletions[:3]:  # v1..v3 go
+                assert deletion.reached.wait(60)
+                deletion.release()
+            deletion = deletions[3]
+            assert deletion.reached.wait(60)  # v4's deletion is on its way
+            proc.kill()
+            proc.wait(30)
+            if in_flight == "reaches the server":
+                deletion.release()
+            else:
+                deletion.drop()
+            while len([r for r in proxy.requests if r.method == "DELETE"]) < 4:
+                time.sleep(0.05)  # the proxy has finished with the 4th deletion
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    expected_gone = {1, 2, 3, 4} if in_flight == "reaches the server" else {1, 2, 3}
+    reg = open_registry(mlflow_server.registry_uri)
+    try:
+        assert {v.number for v in reg.versions(name)} == set(range(1, 13)) - expected_gone
+        records = deletion_records(reg, [name])  # the read-only view, unsettled
+        assert {v.number for v in records} == expected_gone and all(len(r) == 1 for r in records.values())
+    finally:
+        reg.close()
+    run = run_promote("cleanup", "-p", str(policy), "-r", mlflow_server.registry_uri, "--json", cwd=tmp_path)
+    assert run.code == 0, run.stderr[-2000:]
+    statuses = {o["version"]: o["status"] for o in json.loads(run.stdout)["result"]["outcomes"]}
+    assert {n for n, st in statuses.items() if st == "deleted"} == set(range(1, 12)) - expected_gone
+    reg = open_registry(mlflow_server.registry_uri)
+    try:
+        assert [v.number for v in reg.versions(name)] == [12]
+        records = deletion_records(reg, [name])
+        assert {v.number for v in records} == set(range(1, 12)) and all(len(r) == 1 for r in records.values())
+        log = reg.audit_log(name)
+        assert [r["version"] for r in log.records] == sorted(expected_gone) + sorted(
+            set(range(1, 12)) - expected_gone
+        )
+    finally:
+        reg.close()
+    locks = mlflow_server.api(
+        "GET", "registered-models/search", params={"filter": f"name LIKE 'aliasgate-lock.{name}.%'"}
+    )
+    assert not locks.get("registered_models")

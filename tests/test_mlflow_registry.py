@@ -570,6 +570,260 @@ def test_parallel_deletions_from_one_process_are_each_audited(mlflow_demo: Seede
     assert mlflow_demo.locks() == []  # ... until the command ends
 
 
+# -- deleting in batches -------------------------------------------------------------------------------------
+
+
+def _versions(demo: SeededDemo, count: int) -> None:
+    for _ in range(count):
+        demo.server.api(
+            "POST", "model-versions/create", {"name": demo.classifier, "source": "s3://aliasgate-test/m"}
+        )
+
+
+def _deletion(model: str, number: int) -> dict[str, Any]:
+    return {"kind": "delete", "model": model, "alias": None, "from": number, "to": None, "version": number}
+
+
+def _batch(reg: Any, model: str, numbers: list[int]) -> list[Any]:
+    return list(reg.delete_versions(model, numbers, [_deletion(model, n) for n in numbers]))
+
+
+def _deleted_by_records(reg: Any, model: str) -> list[int]:
+    log = reg.audit_log(model)
+    assert audit.verify(log).ok, audit.verify(log)
+    return [int(r["version"]) for r in log.records if r.get("kind") == "delete"]
+
+
+def _live(demo: SeededDemo) -> list[int]:
+    found = demo.server.api(
+        "GET", "model-versions/search", params={"filter": f"name='{demo.classifier}'", "max_results": "1000"}
+    )
+    return sorted(int(v["version"]) for v in found.get("model_versions", []))
+
+
+@pytest.fixture(params=["paired", "each"])
+def recheck(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a batch re-reads aliases: one registered-models/get per two deletions (models of
+    up to PAIRED_RECHECK_UP_TO versions), or one model-versions/get per deletion (larger ones)."""
+    from aliasgate.registry import mlflow as backend
+
+    if request.param == "each":
+        monkeypatch.setattr(backend, "PAIRED_RECHECK_UP_TO", 0)
+    return str(request.param)
+
+
+def test_a_batch_writes_its_records_in_one_segment_and_deletes_each_version_after_rereading_it(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy, recheck: str
+) -> None:
+    clf = mlflow_demo.classifier
+    _versions(mlflow_demo, 4)  # 5..8; production holds 2, staging 4
+    reg = open_registry(recording_proxy.registry_uri)
+    results = _batch(reg, clf, [1, 2, 3, 5, 6])
+    assert isinstance(results[1], Conflict) and "holds production now; not deleted" in str(results[1])
+    sealed = [results[i] for i in (0, 2, 3, 4)]
+    assert [(r["version"], r["seq"]) for r in sealed] == [(1, 1), (3, 2), (5, 3), (6, 4)]
+    rereads = (
+        ["GET registered-models/get", "DELETE model-versions/delete", "DELETE model-versions/delete"] * 2
+        if recheck == "paired"  # at most one deletion between a version's re-read and its own
+        else ["GET model-versions/get", "DELETE model-versions/delete"] * 4  # each re-read right before
+    )
+    assert recording_proxy.calls() == [
+        "POST registered-models/create",  # the lock
+        "GET registered-models/get",  # re-read under the lock: v2 holds an alias, so it gets no record
+        "POST registered-models/create",  # every record of the batch, written ahead, in one new segment
+        *rereads,
+        "POST registered-models/set-tag",  # the head, once (the commit)
+    ]
+    segments = mlflow_demo.segments(clf)
+    assert len(segments) == 1
+    ((name, tags),) = segments.items()
+    assert name.startswith(f"aliasgate-audit.{clf}.shared.b1-")
+    assert {k for k in tags if k != "aliasgate.audit.of"} == {f"{AUDIT_PREFIX}{n}" for n in (1, 2, 3, 4)}
+    assert json.loads(mlflow_demo.tags(clf)[HEAD_TAG]) == {
+        "seq": 4,
+        "hash": sealed[-1]["hash"],
+        "segment": name,
+    }
+    assert _live(mlflow_demo) == [2, 4, 7, 8]
+    assert _deleted_by_records(reg, clf) == [1, 3, 5, 6]
+    recording_proxy.clear()
+    again = _batch(reg, clf, [7, 3])  # v3 is gone already: no second record for it
+    assert again[0]["seq"] == 5 and isinstance(again[1], NotFound)
+    assert recording_proxy.calls()[0] == "GET registered-models/get"  # the lock is kept between batches
+    reg.close()
+    assert mlflow_demo.locks() == []
+    assert _deleted_by_records(open_registry(mlflow_demo.uri), clf) == [1, 3, 5, 6, 7]
+
+
+def _holds(proxy: RecordingProxy, k: int) -> list[Any]:
+    """Pause each of the next ``k`` deletions (version deletes) before they reach MLflow."""
+    return [proxy.hold("DELETE", "model-versions/delete") for _ in range(k)]
+
+
+def _run_batch_in_thread(reg: Any, model: str, numbers: list[int]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.extend(_batch(reg, model, numbers)))
+    t.start()
+    return t, out
+
+
+def _through(holds: list[Any]) -> Any:
+    """Release every hold but the last once reached; answer the last (paused) one."""
+    for h in holds[:-1]:
+        assert h.reached.wait(30)
+        h.release()
+    assert holds[-1].reached.wait(30)
+    return holds[-1]
+
+
+def test_a_version_that_gains_an_alias_mid_batch_is_kept_and_the_rest_comes_back(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy, recheck: str
+) -> None:
+    clf = mlflow_demo.classifier
+    _versions(mlflow_demo, 4)  # 5..8
+    reg = open_registry(recording_proxy.registry_uri)
+    holds = _holds(recording_proxy, 2)
+    t, results = _run_batch_in_thread(reg, clf, [1, 3, 5, 6, 7])
+    paused = _through(holds)  # v3's deletion is on its way
+    # Another client, bypassing aliasgate, points an alias at v5 while the batch is at it.
+    mlflow_demo.server.api(
+        "POST", "registered-models/alias", {"name": clf, "alias": "hotfix", "version": "5"}
+    )
+    paused.release()
+    t.join(60)
+    assert [r["version"] for r in results[:2]] == [1, 3]
+    assert isinstance(results[2], Conflict) and "holds hotfix now" in str(results[2])
+    assert results[3:] == [None, None]  # not reached: the caller sends them again
+    assert _live(mlflow_demo) == [2, 4, 5, 6, 7, 8]
+    assert mlflow_demo.aliases(clf)["hotfix"] == 5
+    assert _deleted_by_records(reg, clf) == [1, 3]
+    assert len(mlflow_demo.record_tags(clf)) == 2  # the unused records written ahead were removed
+    again = _batch(reg, clf, [6, 7])
+    assert [(r["version"], r["seq"]) for r in again] == [(6, 3), (7, 4)]
+    reg.close()
+    assert _deleted_by_records(open_registry(mlflow_demo.uri), clf) == [1, 3, 6, 7]
+    assert mlflow_demo.locks() == []
+
+
+def test_a_version_deleted_by_someone_else_mid_batch_gets_no_record(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy, recheck: str
+) -> None:
+    clf = mlflow_demo.classifier
+    _versions(mlflow_demo, 2)  # 5, 6
+    reg = open_registry(recording_proxy.registry_uri)
+    holds = _holds(recording_proxy, 2)
+    t, results = _run_batch_in_thread(reg, clf, [1, 3, 5])
+    paused = _through(holds)  # v3's deletion is on its way
+    mlflow_demo.server.api("DELETE", "model-versions/delete", {"name": clf, "version": "5"})
+    paused.release()
+    t.join(60)
+    assert [r["version"] for r in results[:2]] == [1, 3] and isinstance(results[2], NotFound)
+    assert _deleted_by_records(reg, clf) == [1, 3]  # v5 is gone, but not by us: no record
+    assert len(mlflow_demo.record_tags(clf)) == 2
+    reg.close()
+
+
+def test_a_refused_deletion_mid_batch_leaves_no_record_for_it(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy, recheck: str
+) -> None:
+    clf = mlflow_demo.classifier
+    _versions(mlflow_demo, 2)  # 5, 6
+    reg = open_registry(recording_proxy.registry_uri)
+    holds = _holds(recording_proxy, 1)
+    t, results = _run_batch_in_thread(reg, clf, [1, 3, 5])
+    paused = _through(holds)  # v1's deletion is on its way
+    recording_proxy.answer(  # the next deletion (v3) fails on the server's side
+        "DELETE",
+        "model-versions/delete",
+        500,
+        '{"error_code": "INTERNAL_ERROR", "message": "disk I/O error"}',
+    )
+    paused.release()
+    t.join(60)
+    assert results[0]["version"] == 1 and results[2] is None
+    assert isinstance(results[1], RegistryError) and "INTERNAL_ERROR" in str(results[1])
+    assert _live(mlflow_demo) == [2, 3, 4, 5, 6]
+    assert _deleted_by_records(reg, clf) == [1]
+    assert [r["seq"] for r in _batch(reg, clf, [3, 5])] == [2, 3]  # sent again, it goes through
+    reg.close()
+    assert _deleted_by_records(open_registry(mlflow_demo.uri), clf) == [1, 3, 5]
+
+
+def _crashed_batch(
+    demo: SeededDemo, numbers: list[int], gone: list[int], *, ttl: float = 1
+) -> list[dict[str, Any]]:
+    """What a job killed in the middle of a batch leaves: every record of the batch written ahead
+    in a batch segment, the versions in ``gone`` deleted, no head, and its lock."""
+    clf = demo.classifier
+    sealed: list[dict[str, Any]] = []
+    head = None
+    for n in numbers:
+        sealed.append(audit.seal(_deletion(clf, n), head))
+        head = audit.head_of(sealed[-1])
+    demo.server.api(
+        "POST",
+        "registered-models/create",
+        {
+            "name": f"aliasgate-audit.{clf}.shared.b1-0dead0",
+            "tags": [{"key": "aliasgate.audit.of", "value": clf}]
+            + [{"key": f"{AUDIT_PREFIX}{r['seq']}", "value": audit.canonical(r)} for r in sealed],
+        },
+    )
+    for n in gone:
+        demo.server.api("DELETE", "model-versions/delete", {"name": clf, "version": str(n)})
+    _hold_lock(demo.server, clf, 0, ttl=ttl, account="shared")
+    return sealed
+
+
+def test_a_crashed_batch_is_settled_by_the_next_holder(mlflow_demo: SeededDemo) -> None:
+    """Killed after deleting v1 and v3 of [1, 3, 5, 6]: records for those two, none for the rest."""
+    clf = mlflow_demo.classifier
+    _versions(mlflow_demo, 2)  # 5, 6
+    sealed = _crashed_batch(mlflow_demo, [1, 3, 5, 6], gone=[1, 3])
+    reader = open_registry(mlflow_demo.uri)
+    log = reader.audit_log(clf)  # before anyone settles it, the read-only view already shows them
+    assert log.records == sealed[:2] and audit.verify(log).ok
+    reg = open_registry(mlflow_demo.uri)
+    assert [r["seq"] for r in _batch(reg, clf, [5, 6])] == [3, 4]  # takes the stale lock over, settles
+    reg.close()
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert log.records[:2] == sealed[:2] and audit.verify(log).ok
+    assert [r["version"] for r in log.records] == [1, 3, 5, 6]
+    crashed = mlflow_demo.segments(clf)[f"aliasgate-audit.{clf}.shared.b1-0dead0"]
+    assert {k for k in crashed if k != "aliasgate.audit.of"} == {f"{AUDIT_PREFIX}1", f"{AUDIT_PREFIX}2"}
+    assert mlflow_demo.locks() == []
+
+
+def test_a_crashed_batch_that_deleted_nothing_leaves_no_record(mlflow_demo: SeededDemo) -> None:
+    clf = mlflow_demo.classifier
+    _crashed_batch(mlflow_demo, [1, 3], gone=[])
+    assert open_registry(mlflow_demo.uri).audit_log(clf).records == []
+    reg = open_registry(mlflow_demo.uri)
+    move(reg, clf, "production", 2, 3)  # any writer settles it: nothing to keep
+    log = reg.audit_log(clf)
+    assert [r["kind"] for r in log.records] == ["promote"] and audit.verify(log).ok
+    assert f"aliasgate-audit.{clf}.shared.b1-0dead0" not in mlflow_demo.segments(clf)
+
+
+def test_audit_segments_of_a_model_named_like_a_prefix_stay_apart(mlflow_demo: SeededDemo) -> None:
+    """Model ``X``'s segment prefix ``aliasgate-audit.X.`` is also a prefix of model ``X.b``'s."""
+    clf = mlflow_demo.classifier
+    other = f"{clf}.b"
+    mlflow_demo.server.api("POST", "registered-models/create", {"name": other})
+    for _ in range(3):
+        mlflow_demo.server.api(
+            "POST", "model-versions/create", {"name": other, "source": "s3://aliasgate-test/m"}
+        )
+    reg = open_registry(mlflow_demo.uri)
+    move(reg, other, "production", None, 1)
+    move(reg, other, "production", 1, 2)
+    move(reg, other, "production", 2, 3)
+    move(reg, clf, "production", 2, 3)
+    for name, count in ((clf, 1), (other, 3)):
+        log = open_registry(mlflow_demo.uri).audit_log(name)
+        assert len(log.records) == count and audit.verify(log).ok, (name, audit.verify(log))
+
+
 # -- auth (basic-auth app) ------------------------------------------------------------------------------------
 
 

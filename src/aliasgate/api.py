@@ -217,6 +217,20 @@ def cleanup_plan(
     )
 
 
+def require_native_ttl(session: Session) -> None:
+    """``--native-ttl`` needs a registry with a native TTL (W&B); exit 2 before planning."""
+    from aliasgate import native_ttl
+
+    native_ttl.require(session.registry)
+
+
+def native_ttl_plan(session: Session, plan: Any) -> Any:
+    """Read the W&B TTL of every planned version and decide each kept version's (reads only)."""
+    from aliasgate import native_ttl
+
+    return native_ttl.plan(plan, session.registry)
+
+
 def cleanup(
     session: Session,
     plan: Any,
@@ -226,12 +240,17 @@ def cleanup(
     parallel: int | None = None,
     on_outcome: Any = None,
     stop: Any = None,
+    native_ttl: Any = None,
 ) -> Any:
     """Delete what ``plan`` lets go (nothing with ``dry_run``). SIGTERM/SIGINT stop it gently:
-    no new deletions, in-flight ones finish with their audit records."""
+    no new deletions, in-flight ones finish with their audit records.
+
+    With ``native_ttl`` (a plan from :func:`native_ttl_plan`), the deletions are followed by
+    the TTL writes it holds (W&B): on top of the deletions, never instead of them."""
     import signal as signal_mod
     import threading
 
+    from aliasgate import native_ttl as ttl_mod
     from aliasgate import retention
 
     options = retention.Options(
@@ -243,10 +262,19 @@ def cleanup(
             f"--max-deletions must be >= 0 and --parallel between 1 and {retention.MAX_PARALLEL}"
         )
     aborted = retention.over_cap(plan, options.max_deletions)
-    if dry_run or aborted or not plan.deletions:  # nothing to send: no provenance (git) needed either
-        return retention.CleanupResult(
+    ttl_writes = native_ttl is not None and bool(native_ttl.writes)
+    if dry_run or aborted or not (plan.deletions or ttl_writes):  # nothing to send: no provenance
+        result = retention.CleanupResult(
             plan, dry_run=dry_run, max_deletions=options.max_deletions, aborted=aborted
         )
+        if native_ttl is not None:
+            result.native_ttl = ttl_mod.TtlResult(
+                native_ttl,
+                dry_run=dry_run,
+                not_run="the deletion cap aborted the run: no TTL written" if aborted else None,
+                account=session.principal.name,
+            )
+        return result
     prov = provenance(session, plan.policy_path, plan.policy_sha256)
     stop = stop or threading.Event()
     received: list[int] = []
@@ -254,7 +282,36 @@ def cleanup(
         result = retention.execute(
             session.registry, plan, prov, now=utcnow, options=options, stop=stop, on_outcome=on_outcome
         )
+        if native_ttl is not None:
+            result.native_ttl = _write_native_ttl(session, plan, result, native_ttl, prov, options, stop)
     if received:
         result.signal = received[0]
         result.stopped = f"stopped by {signal_mod.Signals(received[0]).name}"
     return result
+
+
+def _write_native_ttl(
+    session: Session, plan: Any, result: Any, ttl_plan: Any, prov: Any, options: Any, stop: Any
+) -> Any:
+    """After the deletions: the TTL writes, unless the deletions were stopped (then none)."""
+    from aliasgate import native_ttl, retention
+    from aliasgate.model import VersionId
+
+    if result.stopped or stop.is_set():
+        return native_ttl.TtlResult(
+            ttl_plan,
+            not_run="cleanup stopped before the TTL writes: none sent",
+            account=session.principal.name,
+        )
+    skipped = [VersionId(o.model, o.number) for o in result.outcomes if o.status == retention.SKIPPED]
+    return native_ttl.execute(
+        session.registry,
+        ttl_plan,
+        native_ttl.pending(ttl_plan, skipped),
+        prov,
+        now=utcnow,
+        plan_ref=native_ttl.plan_ref(plan),
+        rules={v.model: ", ".join(v.rules) for v in plan.verdicts},
+        parallel=options.parallel,
+        stop=stop,
+    )

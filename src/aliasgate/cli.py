@@ -8,23 +8,30 @@ redacted) and exits with its documented code.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from aliasgate import __version__
-
-if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.api import Session
-    from aliasgate.render import Style
-
-F = TypeVar("F", bound=Callable[..., Any])
+from aliasgate.cli_registry import registry_app
+from aliasgate.cli_support import (
+    DEFAULT_POLICY,
+    JsonOpt,
+    PolicyOpt,
+    RegistryOpt,
+    RuleOpt,
+    err,
+    funnel,
+    on_github,
+    open_session,
+    out,
+    state,
+    terminal_style,
+)
 
 app = typer.Typer(
     name="promote",
@@ -37,132 +44,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-registry_app = typer.Typer(
-    help="Manage the embedded registry: models, versions, aliases, import and export.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
 app.add_typer(registry_app, name="registry")
-
-_state: dict[str, Any] = {"traceback": bool(os.environ.get("PROMOTE_TRACEBACK"))}
-
-DEFAULT_POLICY = "aliasgate.yaml"
-
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--registry",
-        "-r",
-        envvar="PROMOTE_REGISTRY",
-        help="Registry URI: local:PATH, mlflow+http://HOST:PORT, mlflow, wandb://ENTITY/PROJECT "
-        "(default: the policy's `registry:`, else local:.aliasgate/registry.db).",
-        show_default=False,
-    ),
-]
-PolicyOpt = Annotated[
-    Path,
-    typer.Option("--policy", "-p", envvar="PROMOTE_POLICY", help="Policy file.", show_default=True),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
-RuleOpt = Annotated[
-    list[str] | None,
-    typer.Option("--rule", help="Only this rule (repeatable).", show_default=False),
-]
-
-
-# -- output and the error funnel -----------------------------------------------------------------
-
-
-def _style(stream: Any = None) -> Style:
-    from aliasgate.render import Style
-
-    stream = stream or sys.stdout
-    color = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-    return Style(color=bool(color))
-
-
-def out(text: str) -> None:
-    from aliasgate.secrets import redact
-
-    typer.echo(_fence(redact(text)))
-
-
-def err(text: str) -> None:
-    from aliasgate.secrets import redact
-
-    typer.echo(_fence(redact(text)), err=True)
-
-
-def _fence(text: str) -> str:
-    """On GitHub, registry text that starts a line with `::` must not run as a workflow command."""
-    gh = _github()
-    return gh.neutralize(text) if gh else text
-
-
-def funnel(fn: F) -> F:
-    """Map AliasgateError to its exit code with a readable message; --traceback re-raises."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from aliasgate.errors import AliasgateError, PolicyError
-
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except PolicyError as exc:
-            _github_policy_annotations(exc)
-            for issue in exc.issues:
-                err(str(issue))
-            err(f"error: {exc.message}")
-            if _state["traceback"]:
-                raise
-            raise typer.Exit(int(exc.exit_code)) from None
-        except AliasgateError as exc:
-            if _state["traceback"]:
-                raise
-            if _github() is not None:
-                _github().command("error", exc.message, title=f"aliasgate: {type(exc).__name__}")
-            err(f"error: {exc.message}")
-            if exc.hint:
-                err(f"hint: {exc.hint}")
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            err("interrupted")
-            raise typer.Exit(130) from None
-        except Exception as exc:
-            if _state["traceback"]:
-                raise
-            err(f"internal error: {type(exc).__name__}: {exc}")
-            err("hint: re-run with --traceback and report it")
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _github_policy_annotations(exc: Any) -> None:
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from aliasgate import github
-
-        github.policy_errors(exc.issues)
-
-
-def _github() -> Any:
-    """The GitHub Actions integration when running on GitHub, else None."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return None
-    from aliasgate import github
-
-    return github
-
-
-def _open(uri: str, **options: Any) -> Session:
-    from aliasgate import api, secrets
-
-    secrets.register_environment()
-    if _github() is not None:
-        _github().mask_secrets()
-    return api.connect(uri, **options)
 
 
 def _version(value: bool) -> None:
@@ -182,7 +64,7 @@ def _main(
     ] = False,
 ) -> None:
     if traceback:
-        _state["traceback"] = True
+        state["traceback"] = True
 
 
 # -- promotion ---------------------------------------------------------------------------------------
@@ -205,17 +87,17 @@ def plan(
     from aliasgate import api, render
 
     pol = api.load(policy)
-    session = _open(api.resolve_registry(registry, pol))
+    session = open_session(api.resolve_registry(registry, pol))
     try:
         p = api.make_plan(pol, session, rules=rule)
         if output:
             api.save_plan(p, output)
-        gh = _github()
+        gh = on_github()
         if gh:
             gh.report_plan(p, None, registry=session.registry, saved=str(output) if output else None)
     finally:
         session.close()
-    out(render.to_json(p.as_dict()) if as_json else render.plan_text(p, _style()))
+    out(render.to_json(p.as_dict()) if as_json else render.plan_text(p, terminal_style()))
     if output and not as_json:
         out(f"saved plan {p.id} to {output}")
     raise typer.Exit(3 if p.blocked else 0)
@@ -248,11 +130,11 @@ def apply(
             from aliasgate.errors import InvalidInput
 
             raise InvalidInput(f"the plan was made for {p.registry}; --registry {registry} does not match")
-        session = _open(p.registry)
+        session = open_session(p.registry)
         exact = True
     else:
         pol = api.load(policy)
-        session = _open(api.resolve_registry(registry, pol))
+        session = open_session(api.resolve_registry(registry, pol))
         exact = False
     try:
         if plan_file is None:
@@ -261,7 +143,7 @@ def apply(
         else:
             prov = None
         result = api.apply_plan(session, p, exact=exact, dry_run=dry_run, prov=prov)
-        gh = _github()
+        gh = on_github()
         if gh:
             gh.report_plan(p, result, registry=session.registry)
     finally:
@@ -269,7 +151,7 @@ def apply(
     if as_json:
         out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
     else:
-        style = _style()
+        style = terminal_style()
         if not exact:
             out(render.plan_text(p, style))
             out("")
@@ -288,7 +170,7 @@ def check(
 
     results = api.check(policies)
     bad = [issue for _, _, issues in results for issue in issues]
-    gh = _github()
+    gh = on_github()
     if gh:
         gh.policy_errors(bad)
         gh.report_check(results)
@@ -336,7 +218,7 @@ def status(
     from aliasgate import api, render
     from aliasgate.model import utcnow
 
-    session = _open(api.resolve_registry(registry, None))
+    session = open_session(api.resolve_registry(registry, None))
     try:
         versions, aliases = api.status(session, model)
     finally:
@@ -366,7 +248,7 @@ def status(
         )
         return
     names = metric or sorted({k for v in shown for k in v.metrics})[:6]
-    out(render.status_text(model, shown, aliases, names, utcnow(), _style()))
+    out(render.status_text(model, shown, aliases, names, utcnow(), terminal_style()))
 
 
 @app.command()
@@ -387,7 +269,7 @@ def history(
     """Every audited move of a model, newest first, from the registry itself."""
     from aliasgate import api, render
 
-    session = _open(api.resolve_registry(registry, None))
+    session = open_session(api.resolve_registry(registry, None))
     try:
         records, verification = api.history(session, model, alias)
     finally:
@@ -401,9 +283,9 @@ def history(
             payload["verification"] = verification.as_dict()
         out(render.to_json(payload))
     else:
-        out(render.history_text(newest_first, _style()))
+        out(render.history_text(newest_first, terminal_style()))
         if verify:
-            out(render.verification_text(model, verification, _style()))
+            out(render.verification_text(model, verification, terminal_style()))
     if verify and not verification.ok:
         if not as_json:
             err(
@@ -445,7 +327,7 @@ def report(
     from aliasgate import api, render
     from aliasgate import report as report_mod
 
-    session = _open(api.resolve_registry(registry, None))
+    session = open_session(api.resolve_registry(registry, None))
     try:
         rep = report_mod.build(
             session.registry, model, metric=metric, limit=limit, alias=alias, candidate=candidate
@@ -453,7 +335,7 @@ def report(
     finally:
         session.close()
     text = report_mod.markdown(rep)
-    gh = _github()
+    gh = on_github()
     if gh:
         gh.append_summary(text)
     if fmt is ReportFormat.json:
@@ -485,10 +367,10 @@ def rollback(
     Rolling back twice steps back twice."""
     from aliasgate import api, render
 
-    session = _open(api.resolve_registry(registry, None))
+    session = open_session(api.resolve_registry(registry, None))
     try:
         rb, record = api.rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
-        gh = _github()
+        gh = on_github()
         if gh:
             gh.report_rollback(
                 model, alias, rb.current, rb.target, dry_run=dry_run, record=record, registry=session.registry
@@ -538,22 +420,37 @@ def cleanup(
     model: Annotated[
         str | None, typer.Option("--model", help="Only models matching this glob (and a retention rule).")
     ] = None,
+    native_ttl: Annotated[
+        bool,
+        typer.Option(
+            "--native-ttl",
+            help="W&B only: after deleting, disable W&B's own TTL on every version the policy keeps "
+            "(re-read; exit 1 if W&B ignored it).",
+        ),
+    ] = False,
 ) -> None:
     """Delete versions the policy's `retention:` rules let go: past ttl, beyond keep_last, with no
     alias, no passing keep_if and no kept version derived from them.
 
     Prints the plan first, then deletes with bounded parallelism; each deletion re-checks the
     version's aliases and is audited. Exit 0 done (versions that gained an alias are skipped and
-    reported), 1 registry/auth error, 2 invalid input, 3 aborted by --max-deletions, 130/143
-    stopped by SIGINT/SIGTERM after the in-flight deletions finished."""
+    reported), 1 registry/auth error (or W&B ignored a --native-ttl write), 2 invalid input,
+    3 aborted by --max-deletions, 130/143 stopped by SIGINT/SIGTERM after the in-flight deletions
+    finished."""
     from aliasgate import api, render
 
     pol = api.load(policy)
-    session = _open(api.resolve_registry(registry, pol))
+    session = open_session(api.resolve_registry(registry, pol))
     try:
+        if native_ttl:
+            api.require_native_ttl(session)
         p = api.cleanup_plan(pol, session, model_glob=model)
+        ttl_plan = api.native_ttl_plan(session, p) if native_ttl else None
         if not as_json:
-            out(render.cleanup_plan_text(p, _style()))
+            out(render.cleanup_plan_text(p, terminal_style()))
+            if ttl_plan is not None:
+                out("")
+                out(render.native_ttl_plan_text(ttl_plan, terminal_style()))
             out("")
         progress = _CleanupProgress(len(p.deletions))
         result = api.cleanup(
@@ -563,9 +460,10 @@ def cleanup(
             max_deletions=max_deletions,
             parallel=parallel,
             on_outcome=progress,
+            native_ttl=ttl_plan,
         )
         progress.finish()
-        gh = _github()
+        gh = on_github()
         if gh:
             gh.report_cleanup(
                 gh.cleanup_lines(p, result), dry_run=dry_run, exit_code=result.exit_code, file=p.policy_path
@@ -575,7 +473,9 @@ def cleanup(
     if as_json:
         out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
     else:
-        out(render.cleanup_result_text(result, _style()))
+        out(render.cleanup_result_text(result, terminal_style()))
+        if result.native_ttl is not None:
+            out(render.native_ttl_result_text(result.native_ttl, terminal_style()))
     raise typer.Exit(result.exit_code)
 
 
@@ -589,7 +489,7 @@ class _CleanupProgress:
         self.done = 0
         self.counts: dict[str, int] = {}
         self.tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-        self.style = _style(sys.stderr) if self.tty else Style()
+        self.style = terminal_style(sys.stderr) if self.tty else Style()
 
     def __call__(self, outcome: Any) -> None:
         from aliasgate import render
@@ -615,7 +515,7 @@ def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """The account the registry authenticates (never the token)."""
     from aliasgate import api, render
 
-    session = _open(api.resolve_registry(registry, None))
+    session = open_session(api.resolve_registry(registry, None))
     session.close()
     if as_json:
         out(render.to_json({"registry": session.registry.uri, **session.principal.as_dict()}))
@@ -629,209 +529,6 @@ def schema() -> None:
     from aliasgate.policy.load import schema_text
 
     typer.echo(schema_text().rstrip())
-
-
-# -- embedded registry management ---------------------------------------------------------------------
-
-
-def _local(registry: str | None) -> Any:
-    from aliasgate import api
-    from aliasgate.errors import InvalidInput
-
-    uri = api.resolve_registry(registry, None)
-    if not uri.startswith("local:"):
-        raise InvalidInput(f"`promote registry` manages the embedded registry only, not {uri}")
-    return _open(uri, create=True)
-
-
-def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
-    import yaml
-
-    from aliasgate.errors import InvalidInput
-
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--{what} {item!r}: expected KEY=VALUE")
-        result[key] = yaml.safe_load(value) if value else ""
-    return result
-
-
-@registry_app.command("init")
-@funnel
-def registry_init(registry: RegistryOpt = None) -> None:
-    """Create an empty embedded registry (idempotent)."""
-    session = _local(registry)
-    session.close()
-    out(f"embedded registry ready at {session.registry.uri}")
-
-
-@registry_app.command("create-model")
-@funnel
-def registry_create_model(
-    name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
-    registry: RegistryOpt = None,
-) -> None:
-    """Create a model."""
-    session = _local(registry)
-    try:
-        session.registry.create_model(name, description)
-    finally:
-        session.close()
-    out(f"created model {name}")
-
-
-@registry_app.command("log-version")
-@funnel
-def registry_log_version(
-    model: Annotated[str, typer.Argument(help="Model name (created if missing).", show_default=False)],
-    metric: Annotated[
-        list[str] | None, typer.Option("--metric", "-m", help="KEY=NUMBER (repeatable).")
-    ] = None,
-    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata KEY=VALUE (repeatable).")] = None,
-    from_file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="JSON or YAML file with `metrics:` and `metadata:` mappings."),
-    ] = None,
-    inputs: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="Lineage: derived from MODEL:vN (repeatable).")
-    ] = None,
-    created_by: Annotated[
-        str | None, typer.Option("--created-by", help="Who made it (default: whoami).")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option("--source", help="Where the artifact lives (URI, run id).")
-    ] = None,
-    registry: RegistryOpt = None,
-) -> None:
-    """Log a new version with metrics, metadata and lineage."""
-    from aliasgate import registry_admin
-
-    metrics, metadata = registry_admin.read_values(from_file, _pairs(metric, "metric"), _pairs(meta, "meta"))
-    session = _local(registry)
-    try:
-        number = registry_admin.log_version(
-            session.registry, model, metrics, metadata, inputs or [], created_by, source
-        )
-    finally:
-        session.close()
-    out(f"logged {model}:v{number}")
-
-
-@registry_app.command("set-alias")
-@funnel
-def registry_set_alias(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    alias: Annotated[str, typer.Argument(help="Alias to set.", show_default=False)],
-    version: Annotated[str, typer.Argument(help="Version (v3 or 3).", show_default=False)],
-    expect: Annotated[
-        str | None, typer.Option("--expect", help="Only if the alias is on this version now (v2, or 'none').")
-    ] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
-    registry: RegistryOpt = None,
-) -> None:
-    """Point an alias at a version by hand (compare-and-swap, audited as a manual move)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
-        record = registry_admin.set_alias(session, model, alias, version, expect, reason)
-    finally:
-        session.close()
-    out(f"{model}:{alias} -> {version}" + (f" (audit #{record['seq']})" if record else " (already there)"))
-
-
-@registry_app.command("delete-alias")
-@funnel
-def registry_delete_alias(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    alias: Annotated[str, typer.Argument(help="Alias to remove.", show_default=False)],
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
-    registry: RegistryOpt = None,
-) -> None:
-    """Remove an alias by hand (audited)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
-        record = registry_admin.set_alias(session, model, alias, None, None, reason)
-    finally:
-        session.close()
-    out(f"removed {model}:{alias}" + (f" (audit #{record['seq']})" if record else " (it was not set)"))
-
-
-@registry_app.command("list")
-@funnel
-def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
-    """List models with their version counts and aliases."""
-    from aliasgate import render
-
-    session = _local(registry)
-    try:
-        rows = [
-            (m, session.registry.latest(m), session.registry.aliases(m)) for m in session.registry.models()
-        ]
-    finally:
-        session.close()
-    if as_json:
-        out(render.to_json([{"model": m, "latest": n, "aliases": a} for m, n, a in rows]))
-        return
-    out(
-        render.table(
-            ["model", "latest", "aliases"],
-            [[m, f"v{n}" if n else "-", ", ".join(f"{k}=v{v}" for k, v in a.items())] for m, n, a in rows],
-            _style(),
-        )
-    )
-
-
-@registry_app.command("import")
-@funnel
-def registry_import(
-    seed: Annotated[
-        Path, typer.Argument(help="Registry YAML (see examples/demo-registry.yaml).", show_default=False)
-    ],
-    replace: Annotated[
-        bool,
-        typer.Option("--replace", help="Start from an empty registry (deletes the embedded registry file)."),
-    ] = False,
-    registry: RegistryOpt = None,
-) -> None:
-    """Load models, versions and aliases from YAML (aliases are set as audited manual moves)."""
-    from aliasgate import api, registry_admin
-
-    uri = api.resolve_registry(registry, None)
-    if replace:
-        registry_admin.remove_local(uri)
-    session = _local(registry)
-    try:
-        counts = registry_admin.import_seed(session, seed)
-    finally:
-        session.close()
-    out(f"imported {counts[0]} model(s), {counts[1]} version(s), {counts[2]} alias(es) into {uri}")
-
-
-@registry_app.command("export")
-@funnel
-def registry_export(
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
-    registry: RegistryOpt = None,
-) -> None:
-    """Write models, versions and aliases as YAML (the format `import` reads)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
-        text = registry_admin.export_seed(session)
-    finally:
-        session.close()
-    if output:
-        output.write_text(text, encoding="utf-8")
-        out(f"exported to {output}")
-    else:
-        out(text.rstrip())
 
 
 def main() -> None:

@@ -202,8 +202,7 @@ def history_text(records: Sequence[Mapping[str, Any]], style: Style) -> str:
                 str(r.get("at", ""))[:19].replace("T", " "),
                 r.get("kind"),
                 r.get("alias") or "",
-                _v(r.get("from")) if r.get("kind") != "delete" else f"v{r.get('version')}",
-                _v(r.get("to")) if r.get("kind") != "delete" else "deleted",
+                *_history_from_to(r),
                 (r.get("principal") or {}).get("name", ""),
                 r.get("actor") or "",
                 r.get("rule") or "",
@@ -211,6 +210,16 @@ def history_text(records: Sequence[Mapping[str, Any]], style: Style) -> str:
             ]
         )
     return table(headers, rows, style) if rows else "no audited moves"
+
+
+def _history_from_to(r: Mapping[str, Any]) -> tuple[str, str]:
+    if r.get("kind") == "delete":
+        return f"v{r.get('version')}", "deleted"
+    if r.get("kind") == "ttl":  # one record per cleanup run: the versions whose W&B TTL changed
+        changed = [v for v in r.get("versions") or [] if v.get("status") == "applied"]
+        shown = ",".join(f"v{v.get('version')}" for v in changed[:3]) + ("+" if len(changed) > 3 else "")
+        return shown, f"TTL disabled ({len(changed)})"
+    return _v(r.get("from")), _v(r.get("to"))
 
 
 def verification_text(model: str, v: Verification, style: Style) -> str:
@@ -293,4 +302,58 @@ def cleanup_result_text(result: Any, style: Style) -> str:
         counts = {s: result.count(s) for s in ("deleted", "skipped", "gone", "failed", "not-started")}
         shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "deleted")
         out.append(f"Cleanup: {shown} of {planned} planned; exit {result.exit_code}.")
+    return "\n".join(out)
+
+
+# -- native TTL (W&B) ------------------------------------------------------------------------------
+
+
+def native_ttl_plan_text(ttl_plan: Any, style: Style) -> str:
+    """The W&B TTL change of each kept version (only the ones that change are listed)."""
+    from aliasgate import native_ttl
+
+    writes = ttl_plan.writes
+    out = [
+        f"{style.bold('Native TTL')} (W&B): disable on {len(writes)} kept version(s), "
+        f"{ttl_plan.count(native_ttl.UNCHANGED)} already disabled, {ttl_plan.count(native_ttl.SKIP)} left alone"
+    ]
+    for note in ttl_plan.notes:
+        out.append(style.warn(f"note: {note}"))
+    if writes:
+        rows = [
+            [str(c), c.before.describe() if c.before else "-", native_ttl.describe_target(c.target), c.why]
+            for c in writes
+        ]
+        out.append(table(["version", "TTL now", "TTL after", "kept because"], rows, style))
+    return "\n".join(out)
+
+
+def native_ttl_result_text(result: Any, style: Style) -> str:
+    """What W&B did with each TTL write, as re-read after writing."""
+    from aliasgate import native_ttl as nt
+
+    writes = len(result.plan.writes)
+    if result.dry_run:
+        return f"Dry run: would disable W&B's TTL on {writes} version(s); nothing sent."
+    if result.not_run:
+        return style.warn(f"native TTL: {result.not_run}")
+    out = []
+    for o in result.outcomes:
+        if o.status == nt.FAILED:
+            out.append(style.bad(f"TTL failed {o}: {o.message}"))
+        elif o.status in (nt.GONE, nt.NOT_STARTED):
+            out.append(style.dim(f"TTL {o.status} {o}: {o.message}"))
+    warning = result.ignored_message
+    if warning:
+        out.append(style.bad(f"warning: {warning}"))
+    for problem in result.record_errors:
+        out.append(style.bad(f"error: {problem}"))
+    counts = {s: result.count(s) for s in (nt.APPLIED, nt.IGNORED, nt.FAILED, nt.GONE, nt.NOT_STARTED)}
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == nt.APPLIED)
+    audits = ", ".join(f"{r.get('model')} #{r.get('seq')}" for r in result.records)
+    out.append(
+        f"Native TTL: {shown} of {len(result.outcomes)} write(s)"
+        + (f"; audited as {audits}" if audits else "")
+        + f"; exit {result.exit_code}."
+    )
     return "\n".join(out)

@@ -17,12 +17,15 @@ A version is kept when any of these holds (all are reported, not just the first)
 * a kept version (of any model) was derived from it, transitively. Where the backend
   records no lineage the plan says so and this protection cannot apply.
 
-Execution deletes with bounded parallelism through ``Registry.delete_version``, which
-re-checks the version's aliases at the last moment and stores the audit record with
-the deletion; a version that gained an alias is skipped, never deleted. Transient
-registry errors are retried. A stop request (SIGTERM/SIGINT) takes no new deletions,
-lets the in-flight ones finish with their audit records, and reports the rest as not
-started.
+Execution deletes with bounded parallelism (models in parallel, one batch per model at a
+time) through the backend's ``delete_versions`` where it has one (the embedded registry:
+one transaction per batch; MLflow: one lock, one audit segment, one head write), else
+``Registry.delete_version`` one at a time. Either re-checks each version's aliases at
+the last moment and stores an audit record with each deletion; a version that gained an
+alias is skipped, never deleted. Transient registry errors are retried. A stop request
+(SIGTERM/SIGINT) takes no new batches, lets the in-flight ones finish with their audit
+records, and reports the rest as not started. On W&B, ``--native-ttl`` then pins the kept versions' own TTL
+(``aliasgate.native_ttl``; its result rides on :class:`CleanupResult`).
 """
 
 from __future__ import annotations
@@ -44,11 +47,11 @@ from typing import Any
 
 from aliasgate import gates as gates_mod
 from aliasgate.durations import format_duration
-from aliasgate.errors import AliasgateError, AuthError, Conflict, ExitCode, NotFound
+from aliasgate.errors import AliasgateError, AuthError, Conflict, ExitCode, NotFound, RegistryError
 from aliasgate.model import AliasOp, Principal, Version, VersionId, iso
 from aliasgate.policy.model import MetricGate, RetentionRule
 from aliasgate.provenance import Provenance
-from aliasgate.registry import Registry
+from aliasgate.registry import DeleteResult, Registry
 
 CLEANUP_FORMAT = 1
 KEEP = "keep"
@@ -493,6 +496,7 @@ class CleanupResult:
     aborted: str | None = None  # why nothing was deleted (the deletion cap)
     stopped: str | None = None  # why deletions stopped early (a signal, an auth error)
     signal: int | None = None
+    native_ttl: Any = None  # a native_ttl.TtlResult with --native-ttl (W&B)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -500,14 +504,16 @@ class CleanupResult:
     @property
     def exit_code(self) -> int:
         """0 done (skipped-because-aliased included: keeping it is the correct outcome),
-        1 a deletion failed or auth is missing, 3 the deletion cap aborted the run,
-        128+N stopped by signal N."""
+        1 a deletion failed or auth is missing (or, with --native-ttl, W&B ignored or refused a
+        TTL), 3 the deletion cap aborted the run, 128+N stopped by signal N."""
         if self.aborted:
             return int(ExitCode.BLOCKED)
         if self.signal is not None:
             return 128 + self.signal
         if self.count(FAILED) or self.stopped:
             return int(ExitCode.REGISTRY)
+        if self.native_ttl is not None and self.native_ttl.exit_code:
+            return int(self.native_ttl.exit_code)
         return int(ExitCode.OK)
 
     def as_dict(self) -> dict[str, Any]:
@@ -527,6 +533,7 @@ class CleanupResult:
                 NOT_STARTED: self.count(NOT_STARTED),
             },
             "outcomes": [o.as_dict() for o in self.outcomes],
+            **({"native_ttl": self.native_ttl.as_dict()} if self.native_ttl is not None else {}),
         }
 
 
@@ -536,6 +543,7 @@ class Options:
     parallel: int = DEFAULT_PARALLEL
     retries: int = DEFAULT_RETRIES  # extra attempts after a transient registry error
     backoff: float = 0.5  # seconds before the first retry, doubled each time
+    batch: int | None = None  # versions per backend call; None: the backend's delete_batch
 
 
 Clock = Callable[[], datetime]
@@ -564,7 +572,7 @@ def execute(
     """Delete exactly ``plan.deletions``, each re-checked and audited by the backend.
 
     The deletion cap is checked first: over it, nothing is deleted. ``stop`` (set by a
-    signal handler) ends the run after the in-flight deletions finish."""
+    signal handler) ends the run after the batches in flight finish."""
     result = CleanupResult(plan, max_deletions=options.max_deletions)
     result.aborted = over_cap(plan, options.max_deletions)
     if result.aborted or not plan.deletions:
@@ -572,13 +580,14 @@ def execute(
     stop = stop or threading.Event()
     fatal: list[str] = []
     parallel = max(1, min(options.parallel, MAX_PARALLEL))
-    # One deletion per model at a time, oldest first: every backend seals a model's audit
-    # records one after another (a transaction, or a lock on MLflow), so parallel deletions of
-    # one model would only queue; models proceed in parallel.
+    deleter, size = _deleter(registry, options)
+    # One batch per model at a time, oldest first: every backend seals a model's audit records
+    # one after another (a transaction, or a lock on MLflow), so parallel calls on one model
+    # would only queue; models proceed in parallel.
     queues: dict[str, deque[Verdict]] = {}
     for verdict in sorted(plan.deletions, key=lambda d: (d.model, d.number)):
         queues.setdefault(verdict.model, deque()).append(verdict)
-    running: dict[Future[Outcome], str] = {}
+    running: dict[Future[list[Outcome]], str] = {}
 
     def report(outcome: Outcome) -> None:
         result.outcomes.append(outcome)
@@ -592,19 +601,20 @@ def execute(
                 model = next((m for m, q in queues.items() if q and m not in busy), None)
                 if model is None:
                     break
-                verdict = queues[model].popleft()
-                fut = pool.submit(_delete_one, registry, plan, verdict, prov, now, options, stop)
+                queue = queues[model]
+                batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+                fut = pool.submit(_delete_batch, registry, deleter, plan, batch, prov, now, options, stop)
                 running[fut] = model
             if not running:
                 break  # all done, or stopped with nothing in flight
             done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in done:
                 del running[fut]
-                outcome = fut.result()
-                report(outcome)
-                if outcome.fatal and not stop.is_set():
-                    fatal.append(outcome.message)
-                    stop.set()
+                for outcome in fut.result():
+                    report(outcome)
+                    if outcome.fatal and not stop.is_set():
+                        fatal.append(outcome.message)
+                        stop.set()
     todo = [v for q in queues.values() for v in q]
     for verdict in todo:
         report(Outcome(verdict.model, verdict.number, NOT_STARTED, "stopped before it was attempted"))
@@ -615,106 +625,202 @@ def execute(
     return result
 
 
-def _delete_one(
+Deleter = Callable[[str, list[int], list[Mapping[str, Any]]], list[DeleteResult]]
+
+
+def _deleter(registry: Registry, options: Options) -> tuple[Deleter, int]:
+    """The backend's batch deletion and its batch size, else ``delete_version`` one at a time."""
+    batch = getattr(registry, "delete_versions", None)
+    if callable(batch):
+        size = options.batch or int(getattr(registry, "delete_batch", 1))
+        return batch, max(1, size)
+
+    def one_by_one(model: str, numbers: list[int], records: list[Mapping[str, Any]]) -> list[DeleteResult]:
+        results: list[DeleteResult] = []
+        for number, record in zip(numbers, records, strict=True):
+            try:
+                results.append(registry.delete_version(model, number, record))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    return one_by_one, 1
+
+
+@dataclass
+class _Job:
+    """One planned deletion on its way through a batch."""
+
+    verdict: Verdict
+    body: Mapping[str, Any] | None = None
+    attempts: int = 0
+    removed: list[Mapping[str, Any]] = field(default_factory=list)
+    error: Exception | None = None  # the last transient error, while it may still be retried
+
+    def outcome(
+        self, status: str, message: str, record: Mapping[str, Any] | None = None, *, fatal: bool = False
+    ) -> Outcome:
+        v = self.verdict
+        return Outcome(v.model, v.number, status, message, record, tuple(self.removed), self.attempts, fatal)
+
+
+def _delete_batch(
     registry: Registry,
+    deleter: Deleter,
     plan: CleanupPlan,
-    verdict: Verdict,
+    verdicts: Sequence[Verdict],
     prov: Provenance,
     now: Clock,
     options: Options,
     stop: threading.Event,
-) -> Outcome:
-    """Remove the version's unprotected aliases (audited, compare-and-swap), then delete it.
+) -> list[Outcome]:
+    """Delete the versions of one model: first each version's unprotected aliases (audited
+    compare-and-swaps), then the versions in one backend call, sending again what the backend
+    did not reach and retrying transient errors with backoff.
 
     Runs in a worker thread; never raises (every failure becomes an Outcome)."""
-    removed: list[Mapping[str, Any]] = []
-    attempts = 0
-    reason = "; ".join(verdict.reasons)
-    rule = ", ".join(verdict.rules)
     plan_ref = {"id": plan.id, "created_at": iso(plan.created_at)}
-
-    def call(fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` with retries of transient registry errors."""
-        nonlocal attempts
-        delay = options.backoff
-        for attempt in range(options.retries + 1):
-            attempts += 1
-            try:
-                return fn()
-            except (Conflict, NotFound, AuthError):
-                raise
-            except AliasgateError:
-                if attempt == options.retries or stop.wait(delay):
-                    raise
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    try:
-        for alias in verdict.unprotected:
-            op = AliasOp(verdict.model, alias, verdict.number, None)
-            body = prov.body(
-                op,
-                kind="remove",
-                now=now(),
-                rule=rule,
-                reason=f"cleanup: {alias} is not protected and {verdict} is deleted ({reason})",
-                plan=plan_ref,
-            )
-            # Conflict: it moved elsewhere already, so it is no longer on this version.
-            with contextlib.suppress(Conflict):
-                removed.extend(call(functools.partial(registry.apply, [op], [body])))
-        body = prov.deletion(
+    done: dict[int, Outcome] = {}
+    ready: list[_Job] = []
+    for verdict in verdicts:
+        job = _Job(verdict)
+        try:
+            _remove_unprotected(registry, job, prov, now, plan_ref, options, stop)
+        except Exception as exc:
+            done[verdict.number] = _failure(job, exc)
+            if done[verdict.number].fatal:
+                break
+            continue
+        job.body = prov.deletion(
             verdict.model,
             verdict.number,
             now=now(),
-            rule=rule,
-            reason=reason,
+            rule=", ".join(verdict.rules),
+            reason="; ".join(verdict.reasons),
             plan=plan_ref,
             extra={
                 "created_at": iso(verdict.created_at),
                 **({"aliases_removed": list(verdict.unprotected)} if verdict.unprotected else {}),
             },
         )
-        record = call(lambda: registry.delete_version(verdict.model, verdict.number, body))
-    except Conflict as exc:
-        return Outcome(
-            verdict.model, verdict.number, SKIPPED, f"kept: {exc}", removed=tuple(removed), attempts=attempts
+        ready.append(job)
+    model = verdicts[0].model
+    delay = options.backoff
+    fatal = any(o.fatal for o in done.values())
+    first = True
+    while ready and not fatal:
+        if not first and stop.is_set():
+            break  # a stop takes no new backend call; what is left is reported below
+        first = False
+        results = _call_deleter(deleter, model, ready)
+        again: list[_Job] = []
+        for job, res in zip(ready, results, strict=True):
+            if res is None:
+                again.append(job)  # not reached: sent again
+                continue
+            job.attempts += 1
+            if isinstance(res, dict):
+                done[job.verdict.number] = job.outcome(DELETED, "deleted", res)
+            elif _transient(res) and job.attempts <= options.retries:
+                job.error = res
+                again.append(job)
+            else:
+                done[job.verdict.number] = _failure(job, res)
+                fatal = fatal or done[job.verdict.number].fatal
+        ready = again
+        if any(job.error is not None for job in ready):
+            if stop.wait(delay):
+                break
+            delay *= 2
+    for job in ready:  # stopped, or a permission error ended the batch
+        number = job.verdict.number
+        done[number] = (
+            _failure(job, job.error)
+            if job.error is not None
+            else job.outcome(NOT_STARTED, "stopped before it was attempted")
         )
-    except NotFound as exc:
-        if exc.version is None and exc.model is not None:
-            return Outcome(verdict.model, verdict.number, FAILED, str(exc), attempts=attempts)
-        return Outcome(
-            verdict.model,
-            verdict.number,
-            GONE,
-            "already gone (deleted by someone else, or by an earlier attempt whose answer was lost)",
-            removed=tuple(removed),
-            attempts=attempts,
-        )
+    return [
+        done.get(v.number) or Outcome(v.model, v.number, NOT_STARTED, "stopped before it was attempted")
+        for v in verdicts
+    ]
+
+
+def _call_deleter(deleter: Deleter, model: str, jobs: Sequence[_Job]) -> list[DeleteResult]:
+    """One backend call; a raised error (nothing was deleted) becomes every job's result."""
+    try:
+        results = deleter(model, [j.verdict.number for j in jobs], [j.body or {} for j in jobs])
+        if len(results) != len(jobs):
+            raise RegistryError(f"the registry answered {len(results)} results for {len(jobs)} deletions")
     except AuthError as exc:
-        return Outcome(
-            verdict.model,
-            verdict.number,
-            FAILED,
-            str(exc),
-            removed=tuple(removed),
-            attempts=attempts,
-            fatal=True,
+        return [exc, *([None] * (len(jobs) - 1))]  # the first fails; the permission error stops the rest
+    except Exception as exc:
+        return [exc] * len(jobs)
+    if all(r is None for r in results):  # no progress at all: count it as a failed attempt
+        stuck = RegistryError(f"the registry attempted none of {len(jobs)} deletions", model=model)
+        return [stuck] * len(jobs)
+    return results
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, AliasgateError) and not isinstance(exc, (Conflict, NotFound, AuthError))
+
+
+def _remove_unprotected(
+    registry: Registry,
+    job: _Job,
+    prov: Provenance,
+    now: Clock,
+    plan_ref: Mapping[str, Any],
+    options: Options,
+    stop: threading.Event,
+) -> None:
+    """Remove the version's aliases that no rule protects, each an audited compare-and-swap."""
+    verdict = job.verdict
+    reason = "; ".join(verdict.reasons)
+    for alias in verdict.unprotected:
+        op = AliasOp(verdict.model, alias, verdict.number, None)
+        body = prov.body(
+            op,
+            kind="remove",
+            now=now(),
+            rule=", ".join(verdict.rules),
+            reason=f"cleanup: {alias} is not protected and {verdict} is deleted ({reason})",
+            plan=dict(plan_ref),
         )
-    except AliasgateError as exc:
-        return Outcome(
-            verdict.model, verdict.number, FAILED, str(exc), removed=tuple(removed), attempts=attempts
+        # Conflict: it moved elsewhere already, so it is no longer on this version.
+        with contextlib.suppress(Conflict):
+            job.removed.extend(_retrying(job, functools.partial(registry.apply, [op], [body]), options, stop))
+
+
+def _retrying(job: _Job, fn: Callable[[], Any], options: Options, stop: threading.Event) -> Any:
+    """Run ``fn`` with retries of transient registry errors."""
+    delay = options.backoff
+    for attempt in range(options.retries + 1):
+        job.attempts += 1
+        try:
+            return fn()
+        except AliasgateError as exc:
+            if not _transient(exc) or attempt == options.retries or stop.wait(delay):
+                raise
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failure(job: _Job, exc: Exception) -> Outcome:
+    """The outcome of a deletion that did not happen, by the error that stopped it."""
+    if isinstance(exc, Conflict):
+        return job.outcome(SKIPPED, f"kept: {exc}")
+    if isinstance(exc, NotFound):
+        if exc.version is None and exc.model is not None:
+            return job.outcome(FAILED, str(exc))
+        return job.outcome(
+            GONE, "already gone (deleted by someone else, or by an earlier attempt whose answer was lost)"
         )
-    except Exception as exc:  # a backend bug must not kill the other workers
-        return Outcome(
-            verdict.model,
-            verdict.number,
-            FAILED,
-            f"internal error: {type(exc).__name__}: {exc}",
-            removed=tuple(removed),
-            attempts=attempts,
-        )
-    return Outcome(verdict.model, verdict.number, DELETED, "deleted", record, tuple(removed), attempts)
+    if isinstance(exc, AuthError):
+        return job.outcome(FAILED, str(exc), fatal=True)
+    if isinstance(exc, AliasgateError):
+        return job.outcome(FAILED, str(exc))
+    return job.outcome(FAILED, f"internal error: {type(exc).__name__}: {exc}")  # a backend bug
 
 
 @contextlib.contextmanager

@@ -84,6 +84,30 @@ class Registry(Protocol):
     def close(self) -> None: ...
 
 
+#: One version's result in :meth:`BatchDeletes.delete_versions`: the sealed audit record (deleted),
+#: the error that kept it (Conflict: it holds an alias; NotFound: gone already, no record;
+#: AuthError; RegistryError), or None: not attempted, the caller may send it again.
+DeleteResult = dict[str, Any] | Exception | None
+
+
+class BatchDeletes(Protocol):
+    """Optional: a backend that deletes several versions of one model cheaper together than one
+    by one (the embedded registry: one transaction; MLflow: one lock, one audit segment, one head
+    write). Cleanup uses it when present, else ``delete_version`` per version (W&B)."""
+
+    #: the most versions per call the backend wants (cleanup checks its stop flag between calls)
+    delete_batch: int
+
+    def delete_versions(
+        self, model: str, numbers: Sequence[int], records: Sequence[Mapping[str, Any]]
+    ) -> list[DeleteResult]:
+        """What ``delete_version`` does, for each ``numbers[i]`` with ``records[i]``, in order: the
+        same last-moment alias re-check, one audit record per deletion that happened and none for
+        one that did not, sealed in the order of the deletions. One result per number. Raises
+        only when nothing was deleted."""
+        ...
+
+
 # scheme -> module; each module exposes ``open(uri: str, options: Mapping) -> Registry``.
 BACKENDS: dict[str, str] = {
     "local": "aliasgate.registry.local",

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import InvalidInput, NotFound, RegistryError, conflict, still_held
+from aliasgate.errors import Conflict, InvalidInput, NotFound, RegistryError, conflict, still_held
 from aliasgate.model import (
     LATEST,
     AliasOp,
@@ -29,6 +29,9 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.registry import DeleteResult
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
@@ -93,6 +96,7 @@ class LocalRegistry:
 
     atomic_batches = True
     lineage_recorded = True
+    delete_batch = 200  # versions per delete_versions call: one transaction
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path
@@ -328,18 +332,40 @@ class LocalRegistry:
     def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         with self._write() as conn:
             mid = self._model_id(conn, model)
-            self._require_version(conn, model, mid, number)
-            held = [
-                r["alias"]
-                for r in conn.execute(
-                    "SELECT alias FROM aliases WHERE model_id = ? AND number = ?", (mid, number)
-                )
-            ]
-            if held:
-                raise still_held(model, number, held)
-            conn.execute("DELETE FROM lineage WHERE model_id = ? AND number = ?", (mid, number))
-            conn.execute("DELETE FROM versions WHERE model_id = ? AND number = ?", (mid, number))
-            return self._append(conn, mid, record)
+            return self._delete(conn, model, mid, number, record)
+
+    def delete_versions(
+        self, model: str, numbers: Sequence[int], records: Sequence[Mapping[str, Any]]
+    ) -> list[DeleteResult]:
+        """Every deletion of the batch and its record in one transaction: all commit, or none
+        (and this raises). A version that holds an alias, or is gone, gets its error back."""
+        if len(numbers) != len(records):
+            raise ValueError("one audit record per version")
+        results: list[DeleteResult] = []
+        with self._write() as conn:
+            mid = self._model_id(conn, model)
+            for number, record in zip(numbers, records, strict=True):
+                try:
+                    results.append(self._delete(conn, model, mid, number, record))
+                except (NotFound, Conflict) as exc:
+                    results.append(exc)
+        return results
+
+    def _delete(
+        self, conn: sqlite3.Connection, model: str, mid: int, number: int, record: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self._require_version(conn, model, mid, number)
+        held = [
+            r["alias"]
+            for r in conn.execute(
+                "SELECT alias FROM aliases WHERE model_id = ? AND number = ?", (mid, number)
+            )
+        ]
+        if held:
+            raise still_held(model, number, held)
+        conn.execute("DELETE FROM lineage WHERE model_id = ? AND number = ?", (mid, number))
+        conn.execute("DELETE FROM versions WHERE model_id = ? AND number = ?", (mid, number))
+        return self._append(conn, mid, record)
 
     def _append(self, conn: sqlite3.Connection, mid: int, body: Mapping[str, Any]) -> dict[str, Any]:
         row = conn.execute("SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)).fetchone()

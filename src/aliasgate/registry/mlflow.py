@@ -31,6 +31,15 @@ How a move is guarded (MLflow has no compare-and-swap)
     settled by whoever takes the dead job's lock over: kept if the alias is where it says, else
     left off the chain (the head names the record that belongs to each seq).
 
+    Cleanup deletes in batches (``delete_versions``, up to BATCH_SIZE versions of one model):
+    under the lock, one re-read, every record sealed in order and written ahead in one new
+    segment, then one version after another (re-read its aliases, delete it), stopping at the
+    first that does not go, then one head write at the last deletion that happened. In order,
+    so the deletions that happened are always a prefix of the records: a batch cut short or
+    killed is settled by moving the head, never by re-sealing (the settler finds the segment by
+    its name, ``.b<head+1>-``). A holder that cannot commit leaves its lock to expire, so the
+    next holder settles what it did.
+
     Stale locks: a lock whose lease ran out (judged on the server's clock: its
     ``creation_timestamp`` against the ``Date`` of the answer) is not deleted in place; the next
     job takes ``<gen+1>``, records the generation in the model tag ``aliasgate.lock.gen``, and
@@ -84,6 +93,8 @@ from aliasgate.registry.http import RetryPolicy, Transport, default_timeout
 if TYPE_CHECKING:  # pragma: no cover
     import requests
 
+    from aliasgate.registry import DeleteResult
+
 API = "/api/2.0/mlflow"
 
 # Tags aliasgate writes. Registered-model tag values are a String(5000) column in MLflow's
@@ -98,6 +109,13 @@ LOCK_PREFIX = "aliasgate-lock."
 SEGMENT_PREFIX = "aliasgate-audit."
 SEGMENT_SIZE = 100  # records per audit segment: MLflow reads every tag of a model it touches
 TAG_LIMIT = 5000
+BATCH_SIZE = 50  # versions per delete_versions call: one audit segment, one head write
+# A batch re-reads aliases with at most one deletion between a version's re-read and its delete:
+# one registered-models/get per two deletions while the model has at most this many versions
+# (its cost grows with them: 8 ms at 10, 16 ms at 1,000, 28 ms at 3,000), else one
+# model-versions/get (8 ms at any size) per deletion.
+PAIRED_RECHECK_UP_TO = 800
+BATCH_MARK = "b"  # batch segments: aliasgate-audit.<model>.<account>.b<first seq>-<token>
 
 DEFAULT_LOCK_TTL = 60.0
 UNIQUE_RETRIES = 4
@@ -277,6 +295,7 @@ class MlflowRegistry:
     atomic_batches = False
     lineage_recorded = True  # through the aliasgate.inputs version tag (per version otherwise)
     page_size = 1000  # versions per search page; every page is read before versions() returns
+    delete_batch = BATCH_SIZE  # versions per delete_versions call that cleanup sends
 
     def __init__(
         self,
@@ -488,11 +507,18 @@ class MlflowRegistry:
             if not token:
                 return sorted(set(names))
 
-    def _model(self, model: str, *, fresh: bool = False) -> _ModelState:
+    def _model(
+        self, model: str, *, fresh: bool = False, timeout: tuple[float, float] | None = None
+    ) -> _ModelState:
         if not fresh and model in self._models:
             return self._models[model]
         response = self._call(
-            "GET", "registered-models/get", params={"name": model}, action="read the model", model=model
+            "GET",
+            "registered-models/get",
+            params={"name": model},
+            action="read the model",
+            model=model,
+            timeout=timeout,
         )
         rm = self._json(response).get("registered_model") or {}
         tags = _tags(rm.get("tags"))
@@ -620,28 +646,54 @@ class MlflowRegistry:
         return self._runs[run_id]
 
     def audit_log(self, model: str) -> audit.AuditLog:
-        """The chain ending at the head, read from the model's audit segments; plus a write-ahead
-        record right after the head whose move is visible (its holder died before committing)."""
+        """The chain ending at the head, read from the model's audit segments; plus the write-ahead
+        records right after the head whose moves or deletions happened (their job died, or is
+        still at work, before committing them: a batch writes up to BATCH_SIZE ahead)."""
         state = self._model(model, fresh=True)
         head = _head(state.tags)
         candidates = self._segment_records(model)
         records = _chain(candidates, head)
         upto = head.seq if head is not None else 0
-        for record in candidates.get(upto + 1, []):
-            if _links(record, head) and self._happened(state, record):
-                records.append(record)
-                head = audit.head_of(record)
-                upto += 1
+        while True:
+            pick = next(
+                (r for r in candidates.get(upto + 1, []) if _links(r, head) and self._happened(state, r)),
+                None,
+            )
+            if pick is None:
                 break
-        # Anything further has no place in the chain: show it, so verification names the break.
+            records.append(pick)
+            head = audit.head_of(pick)
+            upto += 1
+        # The rest has no place in the chain. A deletion record whose version still exists was
+        # written ahead of a deletion that never happened, and one whose deletion the chain already
+        # records was written ahead of a batch cut short and sent again: both are left out.
+        # Anything else is shown, so verification names the break.
+        recorded = {_int(r.get("version")) for r in records if r.get("kind") == "delete"}
         for seq in sorted(s for s in candidates if s > upto + 1):
-            records.append(candidates[seq][0])
+            shown = next(
+                (
+                    r
+                    for r in candidates[seq]
+                    if not (r.get("kind") == "delete" and _int(r.get("version")) in recorded)
+                    and not self._abandoned(state, r)
+                ),
+                None,
+            )
+            if shown is not None:
+                records.append(shown)
         return audit.AuditLog(model, records, head)
 
     def _segment_records(self, model: str) -> dict[int, list[dict[str, Any]]]:
         """Every record stored in the model's audit segments, by seq (several when one was orphaned)."""
-        prefix = _segment_prefix(model)
         found: dict[int, list[dict[str, Any]]] = {}
+        for _, tags in self._segments(model, _segment_prefix(model)):
+            for seq, record in _records_in(tags):
+                if record.get("model", model) == model:
+                    found.setdefault(seq, []).append(record)
+        return found
+
+    def _segments(self, model: str, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
+        """(name, tags) of every audit segment of ``model`` whose name starts with ``prefix``."""
         token: str | None = None
         while True:
             params: dict[str, Any] = {"filter": f"name LIKE {_quote(prefix + '%')}", "max_results": 1000}
@@ -653,17 +705,14 @@ class MlflowRegistry:
                 )
             )
             for segment in data.get("registered_models") or []:
-                if not str(segment.get("name", "")).startswith(prefix):
-                    continue  # LIKE's '_' matched some other model
+                name = str(segment.get("name", ""))
                 tags = _tags(segment.get("tags"))
-                for key in tags:
-                    seq = _int(key[len(AUDIT_PREFIX) :]) if key.startswith(AUDIT_PREFIX) else None
-                    record = _read_record(tags, seq) if seq is not None else None
-                    if seq is not None and record is not None:
-                        found.setdefault(seq, []).append(record)
+                # LIKE's '_' matches any character, and model "a"'s prefix is also model "a.b"'s.
+                if name.startswith(prefix) and tags.get("aliasgate.audit.of", model) == model:
+                    yield name, tags
             token = data.get("next_page_token") or None
             if not token:
-                return found
+                return
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -691,7 +740,7 @@ class MlflowRegistry:
             except AliasgateError:
                 self._drop_record(lease, written, sealed)
                 raise
-            self._write_head(lease, op.model, sealed, written[0])
+            self._commit(lease, op.model, sealed, written[0])
             return sealed
 
     def _set_alias(self, lease: _Lease, op: AliasOp) -> None:
@@ -726,8 +775,194 @@ class MlflowRegistry:
             except AliasgateError:
                 self._drop_record(lease, written, sealed)
                 raise
-            self._write_head(lease, model, sealed, written[0])
+            self._commit(lease, model, sealed, written[0])
             return sealed
+
+    def delete_versions(
+        self, model: str, numbers: Sequence[int], records: Sequence[Mapping[str, Any]]
+    ) -> list[DeleteResult]:
+        """Delete several versions of one model under one lock, in order (see "Deleting in
+        batches" in docs/backends/mlflow.md). One version goes the way of ``delete_version``."""
+        if len(numbers) != len(records):
+            raise ValueError("one audit record per version")
+        if len(numbers) == 1:  # its record goes into the account's page segment, not a new one
+            try:
+                return [self.delete_version(model, numbers[0], records[0])]
+            except AliasgateError as exc:
+                return [exc]
+        with self._locked(model, linger=True) as (lease, state):
+            return self._delete_batch(lease, state, numbers, records)
+
+    def _delete_batch(
+        self, lease: _Lease, state: _ModelState, numbers: Sequence[int], records: Sequence[Mapping[str, Any]]
+    ) -> list[DeleteResult]:
+        """Seal every record after the head, store them all in one new segment (write-ahead), then
+        delete one version after another, each right after re-reading its aliases.
+
+        Deletions run strictly in order and the first one that does not happen ends the batch, so
+        the deletions that happened are always a prefix of the records: committing is writing the
+        head at the last of them, and no record is ever re-sealed. What the batch did not reach
+        comes back as None (the caller sends it again)."""
+        model = state.name
+        results: list[DeleteResult] = [None] * len(numbers)
+        base = _head(state.tags)
+        todo: list[int] = []
+        for i, number in enumerate(numbers):
+            held = _held(state, number)
+            if held:
+                results[i] = still_held(model, number, held)
+            else:
+                todo.append(i)
+        if not todo:
+            return results
+        sealed: list[dict[str, Any]] = []
+        head = base
+        for i in todo:
+            record = audit.seal({**records[i], "version": records[i].get("version", numbers[i])}, head)
+            sealed.append(record)
+            head = audit.head_of(record)
+        segment = self._write_batch(lease, model, sealed)  # raises: nothing deleted, nothing stored
+        try:
+            done, unknown = self._delete_in_order(
+                lease,
+                state,
+                [(i, numbers[i], record) for i, record in zip(todo, sealed, strict=True)],
+                results,
+            )
+        except BaseException:
+            lease.abandoned = True  # whatever happened, the next holder settles it from the records
+            raise
+        if unknown:
+            # Whether the last deletion happened is not known: leave the head and the lock as they
+            # are; whoever takes the lock over next settles the batch from its records, keeping
+            # exactly those whose versions are gone.
+            lease.abandoned = True
+            return results
+        if done:
+            try:
+                self._commit(lease, model, sealed[done - 1], segment)
+            except AliasgateError:
+                return results  # stored and happened: the next holder of the lock commits them
+        self._drop_batch(lease, segment, sealed[done:], whole=done == 0)
+        return results
+
+    def _delete_in_order(
+        self,
+        lease: _Lease,
+        state: _ModelState,
+        jobs: Sequence[tuple[int, int, dict[str, Any]]],
+        results: list[DeleteResult],
+    ) -> tuple[int, bool]:
+        """Delete each job's version (result index, number, its sealed record) one after another,
+        each re-read with at most one other deletion in between (PAIRED_RECHECK_UP_TO), and stop at
+        the first that does not happen. Answers how many happened, and whether the outcome of the
+        one it stopped at is unknown."""
+        model = state.name
+        paired = (state.latest or 0) <= PAIRED_RECHECK_UP_TO
+        for done, (i, number, record) in enumerate(jobs):
+            if lease.remaining() < lease.ttl / 4:
+                return done, False  # keep a quarter of the lease to commit in; the rest is sent again
+            try:
+                if not paired:
+                    held = self._aliases_of(lease, model, number)
+                else:
+                    if done % 2 == 0:  # the model's aliases, for this version and the next
+                        state = self._model(model, fresh=True, timeout=lease.timeout())
+                    held = _held(state, number)
+            except NotFound as exc:
+                results[i] = exc  # gone already: someone else's deletion, not ours to record
+                return done, False
+            except AliasgateError:
+                return done, False  # the rest is sent again
+            if held:
+                results[i] = still_held(model, number, held)
+                return done, False
+            refused = self._delete_batched(lease, model, number)
+            if refused is not None:
+                results[i] = refused
+                return done, isinstance(refused, _OutcomeUnknown)
+            results[i] = record
+        return len(jobs), False
+
+    def _write_batch(self, lease: _Lease, model: str, sealed: Sequence[Mapping[str, Any]]) -> str:
+        """Create a segment holding every record of the batch: one request, whatever the count."""
+        account = self._account_key()
+        segment = f"{_segment_prefix(model)}{account}.{BATCH_MARK}{sealed[0]['seq']}-{uuid.uuid4().hex[:8]}"
+        tags: dict[str, str] = {}
+        for record in sealed:
+            values = _encode_record(record)
+            tags.update(zip(_record_keys(int(record["seq"]), len(values)), values, strict=True))
+        try:
+            self._guarded(
+                lease, "POST", "registered-models/create", _segment_body(model, segment, tags),
+                need="EDIT", action=f"create the audit segment {segment!r}", model=model, created=True,
+            )  # fmt: skip
+        except AuthError:
+            raise AuthError(
+                f"{self.credentials.account} may not create registered models, which aliasgate needs for the "
+                f"audit segment {segment!r} of {model!r} (403); nothing was changed",
+                model=model,
+                hint="aliasgate keeps audit records in registered models it creates next to the model",
+            ) from None
+        return segment
+
+    def _aliases_of(self, lease: _Lease, model: str, number: int) -> list[str]:
+        """The version's aliases now: ``model-versions/get`` costs the same however many versions
+        the model has (``registered-models/get`` grows with them: 16 ms at 1,000, 28 ms at 3,000)."""
+        response = self._call(
+            "GET", "model-versions/get", params={"name": model, "version": str(number)},
+            action="re-read the version's aliases", model=model, version=number, timeout=lease.timeout(),
+        )  # fmt: skip
+        mv = self._json(response).get("model_version") or {}
+        return sorted(str(a) for a in mv.get("aliases") or [])
+
+    def _delete_batched(self, lease: _Lease, model: str, number: int) -> AliasgateError | None:
+        """Delete one version of a batch: None when it happened, else why not."""
+        try:
+            self._guarded(
+                lease, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
+                need="MANAGE", action=f"delete version {number}", model=model, version=number,
+            )  # fmt: skip
+            return None
+        except (NotFound, AuthError) as exc:
+            return exc  # refused, or gone already (someone else's deletion: not ours to record)
+        except AliasgateError as exc:
+            refused = exc
+        # Refused, or no answer after retries: whether it happened decides whether its record stays.
+        try:
+            self._call(
+                "GET", "model-versions/get", params={"name": model, "version": str(number)},
+                action="check a deletion", model=model, version=number, timeout=lease.timeout(),
+            )  # fmt: skip
+        except NotFound:
+            return None  # it happened; the answer was lost
+        except AliasgateError:
+            return _OutcomeUnknown(
+                f"the MLflow server did not confirm deleting version {number} ({refused}); the next "
+                "aliasgate command on this model keeps its audit record if it is gone",
+                model=model,
+                version=number,
+            )
+        return refused
+
+    def _drop_batch(
+        self, lease: _Lease, segment: str, unused: Sequence[Mapping[str, Any]], *, whole: bool
+    ) -> None:
+        """Best effort: remove records written ahead of deletions that did not happen (readers
+        leave them out anyway: their versions still exist), or the whole segment if none did."""
+        with suppress(AliasgateError):
+            if whole:
+                self._guarded(
+                    lease, "DELETE", "registered-models/delete", {"name": segment},
+                    need="MANAGE", action="remove an unused audit segment", model=segment,
+                )  # fmt: skip
+                return
+            for record in unused:
+                self._guarded(
+                    lease, "DELETE", "registered-models/delete-tag",
+                    {"name": segment, "key": f"{AUDIT_PREFIX}{record['seq']}"},
+                    need="EDIT", action="remove an unused audit record", model=segment,
+                )  # fmt: skip
 
     # -- audit segments -----------------------------------------------------------------------------------
 
@@ -748,7 +983,7 @@ class MlflowRegistry:
         seq = int(sealed["seq"])
         segment = _segment_name(model, self._account_key(), (seq - 1) // SEGMENT_SIZE)
         values = _encode_record(sealed)
-        keys = [f"{AUDIT_PREFIX}{seq}" if i == 0 else f"{AUDIT_PREFIX}{seq}.{i}" for i in range(len(values))]
+        keys = _record_keys(seq, len(values))
         what = f"write audit record #{seq}"
         if segment != head_segment and self._create_segment(
             lease, model, segment, dict(zip(keys, values, strict=True))
@@ -763,20 +998,11 @@ class MlflowRegistry:
         return segment, False
 
     def _create_segment(self, lease: _Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
-        body = {
-            "name": segment,
-            "description": f"aliasgate audit records of {model!r} (hash-chained; the head is the tag "
-            f"{HEAD_TAG} on {model!r}). Do not edit: `promote history --verify` reports any change.",
-            "tags": [
-                {"key": "aliasgate.audit.of", "value": model},
-                *({"key": k, "value": v} for k, v in tags.items()),
-            ],
-        }
         try:
             response = self.transport.request(
                 "POST",
                 f"{API}/registered-models/create",
-                json=body,
+                json=_segment_body(model, segment, tags),
                 idempotent=False,
                 timeout=lease.timeout(),
             )
@@ -797,6 +1023,16 @@ class MlflowRegistry:
         raise self._error(
             response, need="EDIT", action=f"create the audit segment {segment!r}", model=model, version=None
         )
+
+    def _commit(self, lease: _Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
+        """Write the head after the move or deletion happened. If that fails, the lock is left to
+        expire instead of being released: whoever takes it over then settles the record (a
+        released lock would let the next job write its own record over this one's place)."""
+        try:
+            self._write_head(lease, model, sealed, segment)
+        except BaseException:
+            lease.abandoned = True
+            raise
 
     def _write_head(self, lease: _Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
         head = {**audit.head_of(sealed).as_dict(), "segment": segment}
@@ -826,26 +1062,64 @@ class MlflowRegistry:
 
     def _settle(self, lease: _Lease, state: _ModelState, crashed: Sequence[str]) -> _ModelState:
         """Under the lock, after taking over stale locks of ``crashed`` accounts: a holder that died
-        after its write-ahead record and before the head leaves record head+1 in its segment.
-        Its move happened iff the alias is where it says (for a deletion: the version is gone);
-        then the head advances to it. Otherwise it stays off the chain."""
+        after writing ahead and before the head leaves record head+1 in its page segment (one
+        move or deletion), or records head+1.. in a batch segment named after head+1. A record's
+        move happened iff the alias is where it says (a deletion: the version is gone). The head
+        advances over the records that happened, in order; the others stay off the chain."""
+        model = state.name
         head = _head(state.tags)
         seq = (head.seq if head else 0) + 1
+        found: dict[int, list[tuple[dict[str, Any], str]]] = {}
+        batches: dict[str, list[int]] = {}  # batch segment -> the seqs it holds
         for account in dict.fromkeys(crashed):
-            segment = _segment_name(state.name, account, (seq - 1) // SEGMENT_SIZE)
+            page = _segment_name(model, account, (seq - 1) // SEGMENT_SIZE)
             try:
                 response = self._call(
-                    "GET", "registered-models/get", params={"name": segment},
-                    action="read an audit segment", model=state.name,
+                    "GET", "registered-models/get", params={"name": page},
+                    action="read an audit segment", model=model,
                 )  # fmt: skip
             except NotFound:
-                continue
-            tags = _tags((self._json(response).get("registered_model") or {}).get("tags"))
-            record = _read_record(tags, seq)
-            if record is not None and _links(record, head) and self._happened(state, record):
-                self._write_head(lease, state.name, record, segment)
-                return self._model(state.name, fresh=True)
-        return state
+                pass
+            else:
+                record = _read_record(
+                    _tags((self._json(response).get("registered_model") or {}).get("tags")), seq
+                )
+                if record is not None:
+                    found.setdefault(seq, []).append((record, page))
+            for name, tags in self._segments(model, f"{_segment_prefix(model)}{account}.{BATCH_MARK}{seq}-"):
+                for number, record in _records_in(tags):
+                    found.setdefault(number, []).append((record, name))
+                    batches.setdefault(name, []).append(number)
+        last: tuple[dict[str, Any], str] | None = None
+        while True:
+            upto = head.seq if head else 0
+            pick = next(
+                (
+                    (r, seg)
+                    for r, seg in found.get(upto + 1, [])
+                    if _links(r, head) and self._happened(state, r)
+                ),
+                None,
+            )
+            if pick is None:
+                break
+            last, head = pick, audit.head_of(pick[0])
+        if last is not None:
+            self._write_head(lease, model, *last)
+        self._drop_unsettled(lease, model, batches, head.seq if head else 0)
+        return self._model(model, fresh=True) if last is not None else state
+
+    def _drop_unsettled(
+        self, lease: _Lease, model: str, batches: Mapping[str, Sequence[int]], upto: int
+    ) -> None:
+        """After settling: the records past the head in our own account's batch segments were
+        written ahead of deletions that did not happen; remove them (best effort: readers leave
+        them out anyway), so the segment holds only what the chain may point at."""
+        mine = f"{_segment_prefix(model)}{self._account_key()}.{BATCH_MARK}"
+        for segment, seqs in batches.items():
+            unused = [{"seq": n} for n in sorted(seqs) if n > upto]
+            if segment.startswith(mine) and unused:
+                self._drop_batch(lease, segment, unused, whole=len(unused) == len(seqs))
 
     def _happened(self, state: _ModelState, record: Mapping[str, Any]) -> bool:
         if record.get("kind") == "delete":
@@ -861,6 +1135,11 @@ class MlflowRegistry:
             return False
         return state.aliases.get(str(record.get("alias"))) == record.get("to")
 
+    def _abandoned(self, state: _ModelState, record: Mapping[str, Any]) -> bool:
+        """A deletion record whose version still exists: written ahead of a deletion that did
+        not happen (a batch cut short, a job that died before deleting)."""
+        return record.get("kind") == "delete" and not self._happened(state, record)
+
     # -- the lock -------------------------------------------------------------------------------------
 
     def _guarded(
@@ -874,11 +1153,14 @@ class MlflowRegistry:
         action: str,
         model: str,
         version: int | None = None,
+        created: bool = False,
     ) -> None:
         """A write under the lock: sent only while the lease outlasts its timeout, retried within it.
 
         Every such write is idempotent while we hold the lock (same tag value, same alias
         target), so repeating one whose answer was lost or refused as overload is safe.
+        ``created``: the write creates a model named uniquely by this call, so "already exists"
+        on a retry means an earlier attempt, whose answer was lost, did it.
         """
         for attempt in range(1, 5):
             timeout = lease.timeout()
@@ -894,6 +1176,8 @@ class MlflowRegistry:
                     return
                 if response.status_code == 404 and method == "DELETE" and attempt > 1:
                     return  # an earlier attempt, whose answer was lost, did it
+                if created and attempt > 1 and _mlflow_error(response)[0] == "RESOURCE_ALREADY_EXISTS":
+                    return
                 if response.status_code not in (429, 502, 503, 504) or attempt == 4:
                     raise self._error(response, need=need, action=action, model=model, version=version)
             time.sleep(min(0.2 * 2**attempt, 2.0) * (0.5 + random.random()))
@@ -947,7 +1231,7 @@ class MlflowRegistry:
         finally:
             with self._local_guard:
                 queued = self._waiting.get(model, 0)
-            if (queued or (linger and ok)) and lease.remaining() > lease.ttl / 2:
+            if not lease.abandoned and (queued or (linger and ok)) and lease.remaining() > lease.ttl / 2:
                 self._handed[model] = lease  # the next call on this model keeps the lock
             else:
                 self._release(lease)
@@ -1093,8 +1377,8 @@ class MlflowRegistry:
             )  # fmt: skip
 
     def _release(self, lease: _Lease) -> None:
-        if not lease.safe():
-            return  # the lease may be over and the name another's: let it expire instead
+        if lease.abandoned or not lease.safe():
+            return  # left for a takeover to settle, or maybe another's by now: let it expire
         with suppress(AliasgateError):  # gone already, or it expires on its own; the move is settled
             self._call(
                 "DELETE", "registered-models/delete", body={"name": lease.name}, need="MANAGE",
@@ -1114,6 +1398,7 @@ class _Lease:
     token: str
     ttl: float
     started: float  # local monotonic clock, read before the create request was sent
+    abandoned: bool = False  # left to expire: its holder could not commit, the next one settles
 
     def remaining(self) -> float:
         return self.ttl - (time.monotonic() - self.started)
@@ -1371,6 +1656,39 @@ def _segment_prefix(model: str) -> str:
     import hashlib
 
     return f"{SEGMENT_PREFIX}{hashlib.sha256(model.encode()).hexdigest()[:40]}."
+
+
+def _segment_body(model: str, segment: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": segment,
+        "description": f"aliasgate audit records of {model!r} (hash-chained; the head is the tag "
+        f"{HEAD_TAG} on {model!r}). Do not edit: `promote history --verify` reports any change.",
+        "tags": [
+            {"key": "aliasgate.audit.of", "value": model},
+            *({"key": k, "value": v} for k, v in tags.items()),
+        ],
+    }
+
+
+def _record_keys(seq: int, parts: int) -> list[str]:
+    return [f"{AUDIT_PREFIX}{seq}" if i == 0 else f"{AUDIT_PREFIX}{seq}.{i}" for i in range(parts)]
+
+
+def _records_in(tags: Mapping[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(seq, record) of every record stored in one segment's tags."""
+    for key in tags:
+        seq = _int(key[len(AUDIT_PREFIX) :]) if key.startswith(AUDIT_PREFIX) else None
+        record = _read_record(tags, seq) if seq is not None else None
+        if seq is not None and record is not None:
+            yield seq, record
+
+
+def _held(state: _ModelState, number: int) -> list[str]:
+    return sorted(a for a, v in state.aliases.items() if v == number)
+
+
+class _OutcomeUnknown(RegistryError):
+    """A deletion neither confirmed nor refused: its record is settled by the next lock holder."""
 
 
 def _segment_name(model: str, account: str, page: int) -> str:

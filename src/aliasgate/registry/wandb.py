@@ -24,6 +24,10 @@ chain head is a line ``aliasgate-audit-head: {...}`` in the collection
 description, so ``history --verify`` catches a deleted newest record. Deleting a
 version first moves its records to the newest other version.
 
+For ``cleanup --native-ttl`` it reads and writes W&B's own artifact TTL
+(``ttl_states``, ``set_ttl``: ``updateArtifact`` with the TTL alone) and appends
+that run's ``ttl`` audit record (``append_record``); see ``aliasgate.native_ttl``.
+
 Never imports ``wandb``: the SDK takes ~0.6 s to import and starts a sidecar.
 """
 
@@ -42,6 +46,7 @@ from urllib.parse import urlsplit
 from aliasgate import __version__, audit, secrets
 from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict, still_held
 from aliasgate.model import LATEST, AliasOp, Principal, Version, VersionId, parse_time
+from aliasgate.native_ttl import TtlState
 from aliasgate.registry import wandb_gql as gql
 from aliasgate.registry.http import Transport
 
@@ -55,6 +60,8 @@ RECENT = 10  # newest versions read with the alias names: usually every holder i
 PAGE = 100
 RETRY_READS = frozenset({500})  # a read changes nothing, so a 500 on it is worth another try
 PERMISSION_WORDS = ("permission", "not authorized", "unauthorized", "forbidden", "access denied")
+LEGACY_REGISTRY = "model-registry"  # a team's legacy Model Registry project
+TTL_BATCH = 50  # versions whose TTL one request reads
 
 
 def open(uri: str, options: Mapping[str, Any]) -> WandbRegistry:  # backend entry point
@@ -186,6 +193,7 @@ class WandbRegistry:
         self._versions: dict[tuple[str, int], Version] = {}
         self._lock = threading.Lock()  # the bootstrap, and the table of per-collection locks
         self._write_locks: dict[str, threading.Lock] = {}
+        self._ttl_ids: dict[tuple[str, int], str] = {}  # (collection, number) -> artifact id
 
     def _writing(self, collection: str) -> threading.Lock:
         """One write at a time per collection in this process (cleanup runs threads): each
@@ -945,6 +953,79 @@ class WandbRegistry:
             version=number,
         )
 
+    # -- native TTL (``promote cleanup --native-ttl``) ---------------------------------------------
+
+    def ttl_states(self, model: str, numbers: Sequence[int]) -> dict[int, TtlState]:
+        """The TTL of each live version among ``numbers``, read by name in batches."""
+        c = self._collection_name(model)
+        out: dict[int, TtlState] = {}
+        wanted = sorted(set(numbers))
+        for start in range(0, len(wanted), TTL_BATCH):
+            batch = wanted[start : start + TTL_BATCH]
+            variables = self._vars(c, **{f"n{i}": f"{c}:v{n}" for i, n in enumerate(batch)})
+            project = self._project_data(
+                self._query(gql.ttl_states(len(batch)), variables, model=model), model
+            )
+            if project.get("artifactCollection") is None:
+                raise NotFound(f"no such artifact collection in {self.where}", model=model)
+            for i in range(len(batch)):
+                node = project.get(f"m{i}")
+                if node is None or (node.get("artifact") or {}).get("state") != "COMMITTED":
+                    continue
+                art = node["artifact"]
+                number = int(node["versionIndex"])
+                self._ttl_ids[(c, number)] = str(art["id"])
+                out[number] = TtlState.from_wandb(
+                    art.get("ttlDurationSeconds"),
+                    art.get("ttlIsInherited"),
+                    artifact_type=str((art.get("artifactType") or {}).get("name") or ""),
+                    registry_linked=self.project.startswith(REGISTRY_PREFIX) or _registry_linked(art),
+                )
+        return out
+
+    def set_ttl(self, model: str, number: int, seconds: int) -> None:
+        """``updateArtifact`` with ``ttlDurationSeconds`` alone (metadata, description and tags are
+        not sent, so they stay as they are). W&B may answer success and ignore it: re-read."""
+        c = self._collection_name(model)
+        artifact_id = self._ttl_ids.get((c, number))
+        if artifact_id is None:
+            if number not in self.ttl_states(model, [number]):
+                raise NotFound("no such version", model=model, version=number)
+            artifact_id = self._ttl_ids[(c, number)]
+        variables = {"input": {"artifactID": artifact_id, "ttlDurationSeconds": int(seconds)}}
+        for attempt in (1, 2):
+            try:
+                body = self._post(gql.SET_TTL, variables, mutation=True)
+            except _OutcomeUnknown as exc:
+                if attempt == 2:
+                    raise RegistryError(str(exc), model=model, version=number) from None
+                continue  # writing the same TTL twice changes nothing: sending it again is safe
+            if body.get("errors"):
+                raise self._error(body["errors"], model=model, version=number)
+            return
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the chain head and store it on the newest version, like a move's."""
+        c = self._collection_name(model)
+        with self._writing(c):
+            coll, (carrier,) = self._read_targets(model, c, [f"{c}:{LATEST}"])
+            if carrier is None:
+                raise NotFound(f"{model} has no versions to carry its audit record", model=model)
+            if carrier.source_read_only:
+                raise AuthError(
+                    f"{self._viewer_name} may not write the metadata of {carrier.source}, where the audit "
+                    f"records of {model} go",
+                    model=model,
+                    version=carrier.number,
+                )
+            sealed = audit.seal({**record, "model": c}, coll.head)
+            try:
+                self._store(model, c, coll, carrier, sealed)
+            except _RecordFailed as exc:
+                raise RegistryError(f"the audit record could not be stored: {exc}", model=model) from None
+            self._versions.pop((c, carrier.number), None)
+            return sealed
+
 
 class _RecordFailed(Exception):
     pass
@@ -997,6 +1078,18 @@ def _numbers(values: Mapping[str, Any], *, skip_private: bool = False, prefix: s
         elif isinstance(value, Mapping):
             out.update(_numbers(value, prefix=f"{name}."))
     return out
+
+
+def _registry_linked(art: Mapping[str, Any]) -> bool:
+    """Linked into a W&B Registry (or legacy Model Registry) collection: W&B allows no TTL there."""
+    for edge in (art.get("artifactMemberships") or {}).get("edges") or []:
+        coll = (edge.get("node") or {}).get("artifactCollection") or {}
+        project = _coll_path(coll)[1] if coll else ""
+        if coll.get("__typename") == "ArtifactPortfolio" and (
+            project.startswith(REGISTRY_PREFIX) or project == LEGACY_REGISTRY
+        ):
+            return True
+    return False
 
 
 def _coll_path(node: Mapping[str, Any]) -> tuple[str, str, str]:

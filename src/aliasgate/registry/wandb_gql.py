@@ -261,6 +261,46 @@ mutation AliasgateUnlinkArtifact($input: UnlinkArtifactInput!) {
 """
 
 
+# A version's TTL, its type, and where else it is linked (W&B allows no TTL on a registry link).
+TTL_FRAGMENT = f"""
+fragment AliasgateTtl on ArtifactCollectionMembership {{
+  versionIndex
+  artifact {{
+    id
+    state
+    ttlDurationSeconds
+    ttlIsInherited
+    artifactType {{ name }}
+    artifactMemberships {{ edges {{ node {{ artifactCollection {{ __typename name {_PROJECT} }} }} }} }}
+  }}
+}}
+"""
+
+
+def ttl_states(count: int) -> str:
+    """The TTL of ``count`` versions by name (``coll:vN``), in one request."""
+    names = "".join(f", $n{i}: String!" for i in range(count))
+    fields = "\n    ".join(
+        f"m{i}: artifactCollectionMembership(name: $n{i}) {{ ...AliasgateTtl }}" for i in range(count)
+    )
+    return f"""
+query AliasgateTtl($entity: String!, $project: String!, $collection: String!{names}) {{
+  project(name: $project, entityName: $entity) {{
+    artifactCollection(name: $collection) {{ __typename id name }}
+    {fields}
+  }}
+}}
+{TTL_FRAGMENT}"""
+
+
+# `updateArtifact` with `ttlDurationSeconds` only: metadata, description and tags stay as they are.
+SET_TTL = """
+mutation AliasgateSetTtl($input: UpdateArtifactInput!) {
+  result: updateArtifact(input: $input) { artifact { id ttlDurationSeconds ttlIsInherited } }
+}
+"""
+
+
 def all_documents() -> dict[str, str]:
     """Every document this module can produce (tests validate each against the W&B schema)."""
     docs = {
@@ -284,5 +324,7 @@ def all_documents() -> dict[str, str]:
         "head-sequence": head_only("ArtifactSequence"),
         "delete-artifact": DELETE_ARTIFACT,
         "unlink-artifact": UNLINK_ARTIFACT,
+        "ttl-states": ttl_states(2),
+        "set-ttl": SET_TTL,
     }
     return docs

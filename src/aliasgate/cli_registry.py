@@ -1,0 +1,216 @@
+"""`promote registry ...`: the embedded registry's management commands (thin, like every command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aliasgate.cli_support import JsonOpt, RegistryOpt, funnel, open_session, out, terminal_style
+
+registry_app = typer.Typer(
+    help="Manage the embedded registry: models, versions, aliases, import and export.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _local(registry: str | None) -> Any:
+    from aliasgate import api
+    from aliasgate.errors import InvalidInput
+
+    uri = api.resolve_registry(registry, None)
+    if not uri.startswith("local:"):
+        raise InvalidInput(f"`promote registry` manages the embedded registry only, not {uri}")
+    return open_session(uri, create=True)
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
+    import yaml
+
+    from aliasgate.errors import InvalidInput
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--{what} {item!r}: expected KEY=VALUE")
+        result[key] = yaml.safe_load(value) if value else ""
+    return result
+
+
+@registry_app.command("init")
+@funnel
+def registry_init(registry: RegistryOpt = None) -> None:
+    """Create an empty embedded registry (idempotent)."""
+    session = _local(registry)
+    session.close()
+    out(f"embedded registry ready at {session.registry.uri}")
+
+
+@registry_app.command("create-model")
+@funnel
+def registry_create_model(
+    name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
+    registry: RegistryOpt = None,
+) -> None:
+    """Create a model."""
+    session = _local(registry)
+    try:
+        session.registry.create_model(name, description)
+    finally:
+        session.close()
+    out(f"created model {name}")
+
+
+@registry_app.command("log-version")
+@funnel
+def registry_log_version(
+    model: Annotated[str, typer.Argument(help="Model name (created if missing).", show_default=False)],
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="KEY=NUMBER (repeatable).")
+    ] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata KEY=VALUE (repeatable).")] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="JSON or YAML file with `metrics:` and `metadata:` mappings."),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="Lineage: derived from MODEL:vN (repeatable).")
+    ] = None,
+    created_by: Annotated[
+        str | None, typer.Option("--created-by", help="Who made it (default: whoami).")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Where the artifact lives (URI, run id).")
+    ] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Log a new version with metrics, metadata and lineage."""
+    from aliasgate import registry_admin
+
+    metrics, metadata = registry_admin.read_values(from_file, _pairs(metric, "metric"), _pairs(meta, "meta"))
+    session = _local(registry)
+    try:
+        number = registry_admin.log_version(
+            session.registry, model, metrics, metadata, inputs or [], created_by, source
+        )
+    finally:
+        session.close()
+    out(f"logged {model}:v{number}")
+
+
+@registry_app.command("set-alias")
+@funnel
+def registry_set_alias(
+    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    alias: Annotated[str, typer.Argument(help="Alias to set.", show_default=False)],
+    version: Annotated[str, typer.Argument(help="Version (v3 or 3).", show_default=False)],
+    expect: Annotated[
+        str | None, typer.Option("--expect", help="Only if the alias is on this version now (v2, or 'none').")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Point an alias at a version by hand (compare-and-swap, audited as a manual move)."""
+    from aliasgate import registry_admin
+
+    session = _local(registry)
+    try:
+        record = registry_admin.set_alias(session, model, alias, version, expect, reason)
+    finally:
+        session.close()
+    out(f"{model}:{alias} -> {version}" + (f" (audit #{record['seq']})" if record else " (already there)"))
+
+
+@registry_app.command("delete-alias")
+@funnel
+def registry_delete_alias(
+    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    alias: Annotated[str, typer.Argument(help="Alias to remove.", show_default=False)],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Remove an alias by hand (audited)."""
+    from aliasgate import registry_admin
+
+    session = _local(registry)
+    try:
+        record = registry_admin.set_alias(session, model, alias, None, None, reason)
+    finally:
+        session.close()
+    out(f"removed {model}:{alias}" + (f" (audit #{record['seq']})" if record else " (it was not set)"))
+
+
+@registry_app.command("list")
+@funnel
+def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """List models with their version counts and aliases."""
+    from aliasgate import render
+
+    session = _local(registry)
+    try:
+        rows = [
+            (m, session.registry.latest(m), session.registry.aliases(m)) for m in session.registry.models()
+        ]
+    finally:
+        session.close()
+    if as_json:
+        out(render.to_json([{"model": m, "latest": n, "aliases": a} for m, n, a in rows]))
+        return
+    out(
+        render.table(
+            ["model", "latest", "aliases"],
+            [[m, f"v{n}" if n else "-", ", ".join(f"{k}=v{v}" for k, v in a.items())] for m, n, a in rows],
+            terminal_style(),
+        )
+    )
+
+
+@registry_app.command("import")
+@funnel
+def registry_import(
+    seed: Annotated[
+        Path, typer.Argument(help="Registry YAML (see examples/demo-registry.yaml).", show_default=False)
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Start from an empty registry (deletes the embedded registry file)."),
+    ] = False,
+    registry: RegistryOpt = None,
+) -> None:
+    """Load models, versions and aliases from YAML (aliases are set as audited manual moves)."""
+    from aliasgate import api, registry_admin
+
+    uri = api.resolve_registry(registry, None)
+    if replace:
+        registry_admin.remove_local(uri)
+    session = _local(registry)
+    try:
+        counts = registry_admin.import_seed(session, seed)
+    finally:
+        session.close()
+    out(f"imported {counts[0]} model(s), {counts[1]} version(s), {counts[2]} alias(es) into {uri}")
+
+
+@registry_app.command("export")
+@funnel
+def registry_export(
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Write models, versions and aliases as YAML (the format `import` reads)."""
+    from aliasgate import registry_admin
+
+    session = _local(registry)
+    try:
+        text = registry_admin.export_seed(session)
+    finally:
+        session.close()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        out(f"exported to {output}")
+    else:
+        out(text.rstrip())
