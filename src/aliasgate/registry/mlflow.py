@@ -948,8 +948,8 @@ class MlflowRegistry:
     def _drop_batch(
         self, lease: _Lease, segment: str, unused: Sequence[Mapping[str, Any]], *, whole: bool
     ) -> None:
-        """Best effort: remove records written ahead of deletions that did not happen (readers
-        leave them out anyway: their versions still exist), or the whole segment if none did."""
+        """Best effort: remove records written ahead of moves or deletions that did not happen
+        (readers leave them out anyway), or the whole segment when it holds nothing else."""
         with suppress(AliasgateError):
             if whole:
                 self._guarded(
@@ -1047,18 +1047,7 @@ class MlflowRegistry:
         """Best effort after a refused move: remove the write-ahead record (it is off the chain
         anyway), and the segment too when it was made for it, so a refused move leaves nothing."""
         segment, created = written
-        with suppress(AliasgateError):
-            if created:
-                self._guarded(
-                    lease, "DELETE", "registered-models/delete", {"name": segment},
-                    need="MANAGE", action="remove an unused audit segment", model=segment,
-                )  # fmt: skip
-            else:
-                self._guarded(
-                    lease, "DELETE", "registered-models/delete-tag",
-                    {"name": segment, "key": f"{AUDIT_PREFIX}{sealed['seq']}"},
-                    need="EDIT", action="remove an unused audit record", model=segment,
-                )  # fmt: skip
+        self._drop_batch(lease, segment, [sealed], whole=created)
 
     def _settle(self, lease: _Lease, state: _ModelState, crashed: Sequence[str]) -> _ModelState:
         """Under the lock, after taking over stale locks of ``crashed`` accounts: a holder that died
