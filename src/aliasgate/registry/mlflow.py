@@ -1062,19 +1062,10 @@ class MlflowRegistry:
         batches: dict[str, list[int]] = {}  # batch segment -> the seqs it holds
         for account in dict.fromkeys(crashed):
             page = _segment_name(model, account, (seq - 1) // SEGMENT_SIZE)
-            try:
-                response = self._call(
-                    "GET", "registered-models/get", params={"name": page},
-                    action="read an audit segment", model=model,
-                )  # fmt: skip
-            except NotFound:
-                pass
-            else:
-                record = _read_record(
-                    _tags((self._json(response).get("registered_model") or {}).get("tags")), seq
-                )
-                if record is not None:
-                    found.setdefault(seq, []).append((record, page))
+            segment = self._other_model(page, model, "read an audit segment")
+            record = None if segment is None else _read_record(_tags(segment[1].get("tags")), seq)
+            if record is not None:
+                found.setdefault(seq, []).append((record, page))
             for name, tags in self._segments(model, f"{_segment_prefix(model)}{account}.{BATCH_MARK}{seq}-"):
                 for number, record in _records_in(tags):
                     found.setdefault(number, []).append((record, name))
@@ -1309,32 +1300,29 @@ class MlflowRegistry:
             response, need="EDIT", action=f"create the lock {lease.name!r}", model=lease.model, version=None
         )
 
-    def _lock_tags(self, name: str, model: str) -> dict[str, str] | None:
+    def _other_model(
+        self, name: str, model: str, action: str
+    ) -> tuple[requests.Response, dict[str, Any]] | None:
+        """The answer and the registered model of a lock or audit segment of ``model``, or None
+        when there is no such model (gone, or never made)."""
         try:
             response = self._call(
-                "GET",
-                "registered-models/get",
-                params={"name": name},
-                action=f"read the lock {name!r}",
-                model=model,
+                "GET", "registered-models/get", params={"name": name}, action=action, model=model
             )
         except NotFound:
             return None
-        return _tags((self._json(response).get("registered_model") or {}).get("tags"))
+        return response, self._json(response).get("registered_model") or {}
+
+    def _lock_tags(self, name: str, model: str) -> dict[str, str] | None:
+        found = self._other_model(name, model, f"read the lock {name!r}")
+        return None if found is None else _tags(found[1].get("tags"))
 
     def _lock_info(self, name: str, model: str) -> tuple[str, float, str | None] | None:
         """(owner, seconds of lease left on the server's clock, account key), or None when it is gone."""
-        try:
-            response = self._call(
-                "GET",
-                "registered-models/get",
-                params={"name": name},
-                action=f"read the lock {name!r}",
-                model=model,
-            )
-        except NotFound:
+        found = self._other_model(name, model, f"read the lock {name!r}")
+        if found is None:
             return None
-        rm = self._json(response).get("registered_model") or {}
+        response, rm = found
         tags = _tags(rm.get("tags"))
         ttl = _as_float(tags.get("aliasgate.lock.ttl")) or self.settings.lock_ttl
         created = (_as_float(rm.get("creation_timestamp")) or 0.0) / 1000
