@@ -104,7 +104,7 @@ def test_action_declares_the_documented_interface() -> None:
     meta = action_meta()
     for name in ("command", "policy", "registry", "dry-run", "args", "token", "username"):
         assert name in meta["inputs"], name
-    assert set(meta["outputs"]) == {"changed", "moves", "plan", "exit-code"}
+    assert set(meta["outputs"]) == {"changed", "moves", "plan", "exit-code", "ttl-disabled", "ttl-failed"}
     run_step = next(s for s in meta["runs"]["steps"] if s.get("id") == "run")
     # every input the action declares is handed to the run step (except the install knobs)
     handed = {v.strip()[len("${{ inputs.") : -len(" }}")] for v in run_step["env"].values() if "inputs." in v}
@@ -349,11 +349,35 @@ def test_cleanup_dry_run_then_for_real(action: Runner, demo: Demo) -> None:
     assert "| `bert-classifier` | v3 | deleted |" in real.summary
 
 
+def test_native_ttl_reaches_cleanup_only() -> None:
+    """`native-ttl` becomes `--native-ttl` on cleanup (once, also when `args` has it); the other
+    commands ignore it, as they ignore the other command-specific inputs. The run against W&B is
+    in tests/test_cleanup_wandb_ttl.py."""
+    from aliasgate.action import Inputs, command_line
+
+    def argv(**env: str) -> list[str]:
+        return command_line(Inputs.from_env({f"INPUT_{k.upper()}": v for k, v in env.items()}), {})
+
+    assert argv(command="cleanup", native_ttl="true") == ["cleanup", "-p", "aliasgate.yaml", "--native-ttl"]
+    assert argv(command="cleanup", native_ttl="true", dry_run="true", args="--native-ttl --json") == [
+        "cleanup",
+        "-p",
+        "aliasgate.yaml",
+        "--dry-run",
+        "--native-ttl",
+        "--json",
+    ]
+    assert "--native-ttl" not in argv(command="cleanup")
+    assert "--native-ttl" not in argv(command="cleanup", native_ttl="false")
+    assert "--native-ttl" not in argv(command="apply", native_ttl="true")
+
+
 @pytest.mark.parametrize(
     ("with_", "message"),
     [
         ({"command": "deploy"}, "command must be one of"),
         ({"command": "apply", "dry-run": "maybe"}, "dry-run must be true or false"),
+        ({"command": "cleanup", "native-ttl": "maybe"}, "native-ttl must be true or false"),
         ({"command": "rollback"}, "rollback needs the model and alias inputs"),
         ({"command": "plan", "username": "svc"}, "username is for MLflow basic auth"),
         ({"command": "plan", "args": "--rule 'unterminated"}, "args:"),

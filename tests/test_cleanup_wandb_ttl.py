@@ -436,3 +436,149 @@ def test_many_changes_are_audited_in_several_small_records(
     records = [r for r in log.records if r.get("kind") == "ttl"]
     assert len(records) == -(-len(kept_clf) // 10) and all(len(r["versions"]) <= 10 for r in records)
     assert {VersionId(sc.CLF, x["version"]) for r in records for x in r["versions"]} == kept_clf
+
+
+# -- on GitHub: step summary, annotations, outputs (the CLI in a real process, then the action) --------------
+
+
+def on_github(w: World, tmp_path: Any, *args: str) -> tuple[Any, dict[str, str], str, list[Any]]:
+    """``promote cleanup`` as a `run:` step would run it: GITHUB_ACTIONS, the output and summary files;
+    returns the run, its step outputs, its summary and its annotations, read the way the runner reads them."""
+    from tests.conftest import clean_env, run_promote
+    from tests.github_runner import Annotation, _Log, parse_file_command
+
+    files = {k: tmp_path / k.lower() for k in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    for f in files.values():
+        f.write_text("", encoding="utf-8")
+    env = clean_env(
+        GITHUB_ACTIONS="true",
+        GITHUB_WORKSPACE=str(tmp_path),
+        WANDB_BASE_URL=w.double.url,
+        WANDB_API_KEY=CI_KEY,
+        **{k: str(v) for k, v in files.items()},
+    )
+    run = run_promote("cleanup", "-p", policy_file(tmp_path), "-r", w.uri, *args, cwd=tmp_path, env=env)
+    annotations: list[Annotation] = []
+    _Log([], annotations, []).feed(run.stdout)
+    outputs = parse_file_command(files["GITHUB_OUTPUT"].read_text(encoding="utf-8"))
+    summary = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8")
+    shown = run.stdout.replace(f"::add-mask::{CI_KEY}", "") + run.stderr + summary + str(outputs)
+    assert CI_KEY not in shown
+    return run, outputs, summary, annotations
+
+
+def test_on_github_the_ttl_results_reach_summary_and_outputs(small: World, tmp_path: Any) -> None:
+    w = small
+    w.state.entities["ml"].default_ttl = TEAM_TTL
+    already = sorted(matched(w) - sc.expected_deletions(w.models, w.now))[0]
+    w.art(already).ttl_inherited, w.art(already).ttl_own = False, None
+    kept = matched(w) - sc.expected_deletions(w.models, w.now)
+    run, outputs, summary, annotations = on_github(w, tmp_path, "--native-ttl", "--max-deletions", "500")
+    assert run.code == 0, run.stdout + run.stderr
+    assert outputs["ttl-disabled"] == str(len(kept) - 1) and outputs["ttl-failed"] == "0"
+    assert outputs["exit-code"] == "0" and outputs["changed"] == "true"
+    assert not [a for a in annotations if a.level == "error"]
+    section = summary[summary.index("### W&B native TTL") :]
+    assert f"Plan: disable on {len(kept) - 1} kept version(s) · 1 already disabled (unchanged)" in section
+    assert f"| ✅ applied | {len(kept) - 1} |" in section
+    assert "| unchanged (already disabled) | 1 |" in section
+    assert "ignored" not in section and "| model | version | status |" not in section  # no problem table
+    assert f"Audited as `{sc.CLF}` #" in section
+
+
+def test_on_github_ignored_and_refused_ttl_writes_are_errors(small: World, tmp_path: Any) -> None:
+    """W&B silently ignores every write (the team reserves TTL to admins) but one, which it refuses
+    outright: one error names the fix, one names the refused version; the summary lists each
+    write that did not apply; ttl-failed counts both."""
+    w = small
+    team = w.state.entities["ml"]
+    team.default_ttl = TEAM_TTL
+    team.members_may_set_ttl = False
+    refused = VersionId(sc.CLF, 44)
+    w.state.refuse_updates[w.art(refused).id] = "artifact updates are disabled by an organization policy"
+    kept = matched(w) - sc.expected_deletions(w.models, w.now)
+    assert refused in kept
+    run, outputs, summary, annotations = on_github(w, tmp_path, "--native-ttl", "--max-deletions", "500")
+    assert run.code == 1, run.stdout + run.stderr
+    assert outputs["exit-code"] == "1"
+    assert outputs["ttl-disabled"] == "0" and outputs["ttl-failed"] == str(len(kept))
+    assert outputs["changed"] == "true"  # the deletions went through
+    errors = [a for a in annotations if a.level == "error"]
+    assert [a.properties.get("title") for a in errors] == ["aliasgate: native TTL"] * 2
+    ignored, failed = errors
+    assert ignored.message.startswith(f"W&B ignored the TTL ci-bot wrote on {len(kept) - 1} version(s)")
+    assert "TTL permissions" in ignored.message and ignored.file == "retention.yaml"
+    assert failed.message == (
+        f"{refused}: TTL not disabled: W&B: artifact updates are disabled by an organization policy"
+    )
+    section = summary[summary.index("### W&B native TTL") :]
+    assert "| ✅ applied | 0 |" in section
+    assert f"| ⛔ ignored | {len(kept) - 1} |" in section and "| ❌ failed | 1 |" in section
+    assert "> ⛔ W&B ignored the TTL ci-bot wrote on" in section
+    table = section[section.index("| model | version | status | TTL before | TTL now | message |") :]
+    rows = [r for r in table.splitlines()[2:] if r.startswith("| `")]
+    assert len(rows) == len(kept)
+    assert rows[0] == (
+        f"| `{sc.CLF}` | v44 | ❌ failed | team default 120d | team default 120d "
+        "| clf:v44: W&B: artifact updates are disabled by an organization policy |"
+    )
+    assert all(
+        "⛔ ignored" in r and "W&B answered success but the TTL is still team default 120d" in r
+        for r in rows[1:]
+    )
+    assert "Audited as" not in section
+
+
+def test_on_github_a_dry_run_reports_the_plan_and_without_the_flag_nothing(
+    small: World, tmp_path: Any
+) -> None:
+    w = small
+    w.state.entities["ml"].default_ttl = TEAM_TTL
+    kept = matched(w) - sc.expected_deletions(w.models, w.now)
+    run, outputs, summary, annotations = on_github(w, tmp_path, "--native-ttl", "--dry-run")
+    assert run.code == 0, run.stdout + run.stderr
+    assert not w.double.journal.mutations()
+    assert outputs["ttl-disabled"] == "0" and outputs["ttl-failed"] == "0"
+    assert f"Dry run: would disable W&B's TTL on {len(kept)} version(s); nothing sent." in summary
+    assert not [a for a in annotations if a.level == "error"]
+
+    run, outputs, summary, _ = on_github(w, tmp_path, "--dry-run")
+    assert run.code == 0, run.stdout + run.stderr
+    assert "ttl-disabled" not in outputs and "ttl-failed" not in outputs
+    assert "W&B native TTL" not in summary
+
+
+def test_the_action_passes_native_ttl_to_cleanup(small: World, tmp_path: Any) -> None:
+    """action.yml with `native-ttl: true` against the double: the flag reaches promote through
+    env (the action's test of inputs), the kept versions' TTL is disabled, the outputs are the action's."""
+    import sys
+
+    from tests.conftest import ROOT, clean_env
+    from tests.github_runner import run_action
+    from tests.test_action import assert_secret_never_shown
+
+    w = small
+    w.state.entities["ml"].default_ttl = TEAM_TTL
+    kept = matched(w) - sc.expected_deletions(w.models, w.now)
+    (tmp_path / "ws").mkdir()
+    policy_file(tmp_path / "ws")
+    run = run_action(
+        ROOT,
+        {
+            "command": "cleanup",
+            "policy": "retention.yaml",
+            "registry": w.uri,
+            "token": CI_KEY,
+            "native-ttl": "true",
+            "args": "--max-deletions 500",
+        },
+        workspace=tmp_path / "ws",
+        temp=tmp_path / "runner-temp",
+        env=clean_env(ALIASGATE_PYTHON=sys.executable, WANDB_BASE_URL=w.double.url),
+    )
+    assert run.outcome == "success", run.raw
+    assert f"promote cleanup -p retention.yaml --registry {w.uri} --native-ttl --max-deletions 500" in run.raw
+    assert run.outputs["ttl-disabled"] == str(len(kept)) and run.outputs["ttl-failed"] == "0"
+    assert all(w.ttl(v) == (TTL_DISABLED, False) for v in kept)
+    assert "### W&B native TTL" in run.summary
+    assert_secret_never_shown(run, CI_KEY)

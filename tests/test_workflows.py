@@ -295,6 +295,11 @@ def test_cleanup_runs_on_a_schedule_and_dry_runs_when_started_by_hand() -> None:
         substitute(dry, {"github": {"event_name": "workflow_dispatch"}, "inputs": {"dry-run": False}})
         == "false"
     )
+    # W&B's own TTL is switched off on kept versions only when the repository variable says so
+    ttl = step["with"]["native-ttl"]
+    assert substitute(ttl, {"vars": {}}) == "false"
+    assert substitute(ttl, {"vars": {"ALIASGATE_NATIVE_TTL": "false"}}) == "false"
+    assert substitute(ttl, {"vars": {"ALIASGATE_NATIVE_TTL": "true"}}) == "true"
 
 
 def test_rollback_is_manual_and_waits_for_an_environment() -> None:

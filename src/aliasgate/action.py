@@ -54,6 +54,7 @@ class Inputs:
     reason: str = ""
     plan_file: str = ""
     fail_on_blocked: bool = True
+    native_ttl: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Inputs:
@@ -81,6 +82,7 @@ class Inputs:
             reason=get("reason"),
             plan_file=get("plan-file"),
             fail_on_blocked=_flag(get("fail-on-blocked", "true"), "fail-on-blocked"),
+            native_ttl=_flag(get("native-ttl"), "native-ttl"),
         )
 
 
@@ -168,7 +170,8 @@ def command_line(inputs: Inputs, env: Mapping[str, str]) -> list[str]:
             return ["apply", i.plan_file, *reg, *dry, *i.args]
         return ["apply", "-p", i.policy, *reg, *dry, *i.args]
     if i.command == "cleanup":
-        return ["cleanup", "-p", i.policy, *reg, *dry, *i.args]
+        ttl = ["--native-ttl"] if i.native_ttl and not _has_option(i.args, "--native-ttl") else []
+        return ["cleanup", "-p", i.policy, *reg, *dry, *ttl, *i.args]
     if i.command == "rollback":
         if not i.model or not i.alias:
             raise InputError("rollback needs the model and alias inputs")

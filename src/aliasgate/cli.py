@@ -466,7 +466,11 @@ def cleanup(
         gh = on_github()
         if gh:
             gh.report_cleanup(
-                gh.cleanup_lines(p, result), dry_run=dry_run, exit_code=result.exit_code, file=p.policy_path
+                gh.cleanup_lines(p, result),
+                dry_run=dry_run,
+                exit_code=result.exit_code,
+                file=p.policy_path,
+                native_ttl=result.native_ttl,
             )
     finally:
         session.close()

@@ -515,11 +515,15 @@ def report_cleanup(
     exit_code: int,
     file: str | None = None,
     line: int | None = None,
+    native_ttl: Any = None,
 ) -> None:
     """Summary, annotations and outputs for ``promote cleanup`` (called by the retention command).
 
     Outputs: ``changed`` (anything deleted), ``moves`` (the deletions, or with
-    ``dry_run`` the would-be deletions, as ``{model, version, kind: "delete"}``)."""
+    ``dry_run`` the would-be deletions, as ``{model, version, kind: "delete"}``).
+    With ``native_ttl`` (a ``native_ttl.TtlResult``, ``--native-ttl`` on W&B) also a
+    section on W&B's TTL, an error for each write W&B ignored or refused, and the
+    outputs ``ttl-disabled`` and ``ttl-failed``."""
     gone = [c for c in lines if c.verdict == "deleted" or (dry_run and c.verdict == "delete")]
     counts: dict[str, int] = {}
     for c in lines:
@@ -531,6 +535,8 @@ def report_cleanup(
         out += ["| model | version | verdict | why |", "|---|---|---|---|"]
         for c in sorted(lines, key=lambda c: (c.model, -c.version)):
             out.append(f"| {md_code(c.model)} | v{c.version} | {md_cell(c.verdict)} | {md_cell(c.reason)} |")
+    if native_ttl is not None:
+        out += ["", native_ttl_markdown(native_ttl)]
     append_summary("\n".join(out))
     if exit_code == 3:
         annotate("error", "cleanup aborted before deleting anything: the deletion cap", file=file, line=line)
@@ -551,14 +557,96 @@ def report_cleanup(
                 line=line,
                 title="aliasgate: cleanup",
             )
+    outputs = {
+        "changed": "true" if not dry_run and any(c.verdict == "deleted" for c in lines) else "false",
+        "moves": json.dumps([{"model": c.model, "version": c.version, "kind": "delete"} for c in gone]),
+        "exit-code": str(int(exit_code)),
+    }
+    if native_ttl is not None:
+        outputs.update(annotate_native_ttl(native_ttl, file=file, line=line))
     flush_annotations()
-    set_outputs(
-        {
-            "changed": "true" if not dry_run and any(c.verdict == "deleted" for c in lines) else "false",
-            "moves": json.dumps([{"model": c.model, "version": c.version, "kind": "delete"} for c in gone]),
-            "exit-code": str(int(exit_code)),
-        }
+    set_outputs(outputs)
+
+
+_TTL_ICONS = {"applied": "✅", "ignored": "⛔", "failed": "❌", "gone": "➖", "not-started": "⏸️"}
+
+
+def native_ttl_markdown(result: Any) -> str:
+    """The ``--native-ttl`` part of the cleanup summary: the plan's counts, what W&B did with
+    each write as re-read (every status with its count), and each write that did not apply."""
+    from aliasgate import native_ttl as nt
+
+    plan = result.plan
+    out = ["### W&B native TTL", ""]
+    out.append(
+        f"Plan: disable on {len(plan.writes)} kept version(s) · {plan.count(nt.UNCHANGED)} already "
+        f"disabled (unchanged) · {plan.count(nt.SKIP)} skipped (W&B accepts no TTL on them)"
     )
+    out.append("")
+    for note in plan.notes:
+        out.append(f"> note: {md_cell(note)}")
+        out.append("")
+    if result.dry_run:
+        out.append(f"Dry run: would disable W&B's TTL on {len(plan.writes)} version(s); nothing sent.")
+        return "\n".join(out)
+    if result.not_run:
+        out.append(f"> ⚠️ {md_cell(result.not_run)}")
+        return "\n".join(out)
+    statuses = (nt.APPLIED, nt.IGNORED, nt.FAILED, nt.GONE, nt.NOT_STARTED)
+    out += ["| status | versions |", "|---|---|"]
+    out += [
+        f"| {_TTL_ICONS[s]} {s} | {result.count(s)} |" for s in statuses if result.count(s) or s == nt.APPLIED
+    ]
+    out.append(f"| unchanged (already disabled) | {plan.count(nt.UNCHANGED)} |")
+    out.append(f"| skipped (no TTL allowed) | {plan.count(nt.SKIP)} |")
+    out.append("")
+    warning = result.ignored_message
+    if warning:
+        out += [f"> ⛔ {md_cell(warning)}", ""]
+    for problem in result.record_errors:
+        out += [f"> ❌ {md_cell(problem)}", ""]
+    rank = {s: i for i, s in enumerate((nt.FAILED, nt.IGNORED, nt.GONE, nt.NOT_STARTED))}
+    off = sorted(
+        (o for o in result.outcomes if o.status != nt.APPLIED),
+        key=lambda o: (rank.get(o.status, len(rank)), o.model, -o.number),
+    )
+    if off:
+        out += ["| model | version | status | TTL before | TTL now | message |", "|---|---|---|---|---|---|"]
+        for o in off:
+            before = o.before.describe() if o.before is not None else "—"
+            after = o.after.describe() if o.after is not None else "—"
+            out.append(
+                f"| {md_code(o.model)} | v{o.number} | {_TTL_ICONS.get(o.status, '')} {o.status} "
+                f"| {md_cell(before)} | {md_cell(after)} | {md_cell(o.message)} |"
+            )
+        out.append("")
+    audits = ", ".join(f"{md_code(r.get('model'))} #{r.get('seq')}" for r in result.records)
+    if audits:
+        out.append(f"Audited as {audits} (kind `ttl`).")
+    return "\n".join(out)
+
+
+def annotate_native_ttl(result: Any, *, file: str | None = None, line: int | None = None) -> dict[str, str]:
+    """Errors for the writes W&B ignored (one, naming the fix) or refused (one per version) and
+    for changes left unaudited; returns the step outputs ``ttl-disabled`` and ``ttl-failed``
+    (ignored + refused)."""
+    from aliasgate import native_ttl as nt
+
+    title = "aliasgate: native TTL"
+    warning = result.ignored_message
+    if warning:
+        annotate("error", warning, file=file, line=line, title=title)
+    for o in result.of(nt.FAILED):
+        why = o.message.removeprefix(f"{o}: ")  # a registry error names the version itself
+        annotate("error", f"{o}: TTL not disabled: {why}", file=file, line=line, title=title)
+    for problem in result.record_errors:
+        annotate("error", problem, file=file, line=line, title=title)
+    if result.not_run and not result.dry_run:
+        annotate("warning", f"native TTL: {result.not_run}", file=file, line=line, title=title)
+    return {
+        "ttl-disabled": str(result.count(nt.APPLIED)),
+        "ttl-failed": str(result.count(nt.IGNORED) + result.count(nt.FAILED)),
+    }
 
 
 def cleanup_lines(plan: Any, result: Any) -> list[CleanupLine]:

@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -134,6 +135,8 @@ class ApiError(RuntimeError):
 class MlflowServer:
     """One ``mlflow server`` process group on a free loopback port, with a tiny admin client."""
 
+    ssl_context: ssl.SSLContext | None = None  # set by the TLS servers (tests/servers/mlflow_tls.py)
+
     def __init__(
         self, workdir: Path, *, auth: bool = False, python: Path | None = None, workers: int = 1
     ) -> None:
@@ -221,7 +224,7 @@ class MlflowServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2, context=self.ssl_context) as r:
                     if r.status == 200:
                         break
             except (OSError, urllib.error.URLError):
@@ -294,7 +297,7 @@ class MlflowServer:
             token = base64.b64encode(f"{who.username}:{who.password}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context) as r:
                 text = r.read().decode()
         except urllib.error.HTTPError as exc:
             raise ApiError(exc.code, exc.read().decode(errors="replace"), f"{method} {path}") from None

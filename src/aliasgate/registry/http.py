@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RETRY_STATUSES_ANY = frozenset({429})
 RETRY_STATUSES_IDEMPOTENT = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class TlsHints:
+    """What to tell a user whose TLS handshake failed: the backend knows its own settings."""
+
+    verify: str | None = None  # the server certificate could not be verified
+    client_cert: str | None = None  # the server wants a client certificate
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         what: str = "registry",
         sleep: Callable[[float], None] = time.sleep,
+        tls_hints: TlsHints | None = None,
     ) -> None:
         import requests
 
@@ -80,6 +90,7 @@ class Transport:
         self.retry = retry or RetryPolicy.from_env()
         self.what = what
         self.sleep = sleep
+        self.tls_hints = tls_hints or TlsHints()
         self.requests_sent = 0
         self.on_request: Callable[[str, str], None] | None = None
 
@@ -112,17 +123,30 @@ class Transport:
             if self.on_request is not None:
                 self.on_request(method, path)
             try:
+                # verify= per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
+                # session's verify otherwise, silently ignoring a CA bundle or insecure mode we chose.
                 response = self.session.request(
-                    method, url, json=json, params=params, data=data, headers=headers, timeout=timeout
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    verify=self.session.verify,
                 )
             except requests.exceptions.ConnectionError as exc:
+                tls = self._tls_error(exc)
+                if tls is not None:  # a certificate problem does not go away by retrying
+                    raise tls from None
                 never_sent = _never_sent(exc)
                 if attempt < self.retry.attempts and (never_sent or idempotent):
                     waited += self._wait(attempt, None, waited)
                     continue
                 raise RegistryError(
                     f"cannot reach the {self.what} at {secrets.strip_userinfo(self.base_url)}: "
-                    f"{_short(exc)}" + ("" if never_sent else " (the request may have been processed)")
+                    f"{_short(exc)}" + ("" if never_sent else " (the request may have been processed)"),
+                    hint=self._closed_hint(exc),
                 ) from None
             except requests.exceptions.Timeout as exc:
                 connect = isinstance(exc, requests.exceptions.ConnectTimeout)
@@ -141,6 +165,42 @@ class Transport:
                 waited += self._wait(attempt, retry_after, waited)
                 continue
             return response
+
+    def _tls_error(self, exc: Exception) -> RegistryError | None:
+        """A clear error for a server certificate that failed verification or a missing client
+        certificate; None for any other connection failure."""
+        text = repr(exc)
+        where = f"the {self.what} at {secrets.strip_userinfo(self.base_url)}"
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            found = re.search(r"certificate verify failed: (.+?)\.? \(_ssl", text)
+            reason = secrets.redact(found.group(1)) if found else "certificate verify failed"
+            bundle = self.session.verify
+            against = f" against the CA bundle {bundle}" if isinstance(bundle, str) else ""
+            return RegistryError(
+                f"the TLS certificate of {where} could not be verified{against} ({reason}); nothing was sent",
+                hint=self.tls_hints.verify,
+            )
+        if "CERTIFICATE_REQUIRED" in text.upper().replace(" ", "_"):
+            return RegistryError(
+                f"{where} requires a TLS client certificate and refused the connection without one",
+                hint=self.tls_hints.client_cert,
+            )
+        return None
+
+    def _closed_hint(self, exc: Exception) -> str | None:
+        """TLS 1.3 servers that require a client certificate just close the connection when none
+        comes (the request already sent): say so when we sent none."""
+        if (
+            self.base_url.startswith("https://")
+            and not self.session.cert
+            and "RemoteDisconnected" in repr(exc)
+            and self.tls_hints.client_cert
+        ):
+            return (
+                "a server that requires a TLS client certificate does this when none is sent: "
+                + self.tls_hints.client_cert
+            )
+        return None
 
     def _wait(self, attempt: int, retry_after: float | None, waited: float) -> float:
         if retry_after is not None:

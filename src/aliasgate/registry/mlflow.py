@@ -64,6 +64,7 @@ import json
 import os
 import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -88,7 +89,7 @@ from aliasgate.errors import (
     still_held,
 )
 from aliasgate.model import AliasOp, Principal, Version, VersionId, iso
-from aliasgate.registry.http import RetryPolicy, Transport, default_timeout
+from aliasgate.registry.http import RetryPolicy, TlsHints, Transport, default_timeout
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -128,7 +129,13 @@ _UNIQUE_MARKERS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate
 def open(uri: str, options: Mapping[str, Any]) -> MlflowRegistry:
     base, userinfo = _base_url(uri)
     creds = Credentials.from_env(userinfo)
-    return MlflowRegistry(base, creds, settings=Settings.from_env(base), session=options.get("session"))
+    settings = Settings.from_env(base)
+    if settings.verify is False and base.startswith("https://"):
+        print(
+            f"warning: MLFLOW_TRACKING_INSECURE_TLS is set: the TLS certificate of {base} is not verified",
+            file=sys.stderr,
+        )
+    return MlflowRegistry(base, creds, settings=settings, session=options.get("session"))
 
 
 def _base_url(uri: str) -> tuple[str, tuple[str, str] | None]:
@@ -224,6 +231,12 @@ def _credentials_file() -> Credentials:
     return Credentials()
 
 
+TLS_HINTS = TlsHints(
+    verify="set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle (PEM) that signed the server's certificate",
+    client_cert="set MLFLOW_TRACKING_CLIENT_CERT_PATH to a PEM file holding the client certificate and its key",
+)
+
+
 def _flag(name: str) -> bool | None:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -257,8 +270,15 @@ class Settings:
             raise InvalidInput(
                 "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH are both set; choose one"
             )
+        client = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None
+        for name, path in (
+            ("MLFLOW_TRACKING_SERVER_CERT_PATH", cert),
+            ("MLFLOW_TRACKING_CLIENT_CERT_PATH", client),
+        ):
+            if path is not None and not os.path.exists(path):
+                raise InvalidInput(f"{name}={path!r}: no such file")
         verify: bool | str = False if insecure else (cert or True)
-        return cls(ttl, wait, keepalive, verify, os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None)
+        return cls(ttl, wait, keepalive, verify, client)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -322,9 +342,11 @@ class MlflowRegistry:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if not self.settings.keepalive:
             sess.headers["Connection"] = "close"
-        self.transport = Transport(base_url, session=sess, what="MLflow server")
+        self.transport = Transport(base_url, session=sess, what="MLflow server", tls_hints=TLS_HINTS)
         # Writes under a lock go one attempt at a time; _guarded retries them within the lease.
-        self._single = Transport(base_url, session=sess, what="MLflow server", retry=RetryPolicy(attempts=1))
+        self._single = Transport(
+            base_url, session=sess, what="MLflow server", retry=RetryPolicy(attempts=1), tls_hints=TLS_HINTS
+        )
         self._models: dict[str, _ModelState] = {}
         self._runs: dict[str, dict[str, float]] = {}
         self._principal: Principal | None = None
