@@ -435,6 +435,27 @@ def test_other_bad_requests_are_not_retried(mlflow_demo: SeededDemo, recording_p
     assert mlflow_demo.record_tags(clf) == {}
 
 
+@pytest.mark.parametrize(("after", "what"), [(0, "the lock"), (1, "the audit segment")])
+def test_a_gateway_refusing_to_create_the_lock_or_a_segment_changes_nothing(
+    mlflow_demo: SeededDemo, recording_proxy: RecordingProxy, after: int, what: str
+) -> None:
+    """MLflow lets every account create registered models; a gateway in front of it may not.
+    The first create of a fresh model's first move is its lock, the second its audit segment."""
+    clf = mlflow_demo.classifier
+    recording_proxy.answer(
+        "POST", "registered-models/create", 403,
+        '{"error_code": "PERMISSION_DENIED", "message": "no"}', after=after,
+    )  # fmt: skip
+    with pytest.raises(
+        AuthError, match=f"may not create registered models, which aliasgate needs for {what} "
+    ) as exc:
+        move(open_registry(recording_proxy.registry_uri), clf, "production", 2, 3)
+    assert "nothing was changed" in str(exc.value) and "allow this account" in (exc.value.hint or "")
+    assert mlflow_demo.aliases(clf)["production"] == 2
+    assert mlflow_demo.record_tags(clf) == {} and mlflow_demo.segments(clf) == {}
+    assert not [c for c in recording_proxy.calls() if c == "POST registered-models/alias"]
+
+
 # -- the lock ---------------------------------------------------------------------------------------------
 
 

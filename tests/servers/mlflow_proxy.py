@@ -51,6 +51,7 @@ class _Rule:
     gate: threading.Event | None = None
     reached: threading.Event = field(default_factory=threading.Event)
     dropped: bool = False
+    after: int = 0  # matching requests to let through before the rule applies
 
 
 @dataclass
@@ -149,10 +150,11 @@ class RecordingProxy:
         return Held(rule)
 
     def answer(
-        self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1
+        self, method: str, path_suffix: str, status: int, body: str, *, times: int = 1, after: int = 0
     ) -> threading.Event:
-        """Answer the next ``times`` matching requests with ``status``/``body`` instead of forwarding."""
-        rule = _Rule(_matcher(method, path_suffix), times, status=status, body=body.encode())
+        """Answer the next ``times`` matching requests (after letting ``after`` of them through)
+        with ``status``/``body`` instead of forwarding."""
+        rule = _Rule(_matcher(method, path_suffix), times, status=status, body=body.encode(), after=after)
         with self._lock:
             self._rules.append(rule)
         return rule.reached
@@ -163,6 +165,9 @@ class RecordingProxy:
         with self._lock:
             for rule in self._rules:
                 if rule.times > 0 and rule.match(method, path):
+                    if rule.after > 0:
+                        rule.after -= 1
+                        return None
                     rule.times -= 1
                     return rule
         return None

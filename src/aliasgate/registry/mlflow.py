@@ -1020,31 +1020,43 @@ class MlflowRegistry:
         return segment, False
 
     def _create_segment(self, lease: _Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
+        # No answer counts as not created: setting the tags next is idempotent either way.
+        created = self._create_beside(
+            lease, _segment_body(model, segment, tags), model=model, what=f"the audit segment {segment!r}",
+            why="aliasgate keeps audit records in registered models it creates next to the model",
+        )  # fmt: skip
+        return bool(created)
+
+    def _create_beside(
+        self, lease: _Lease, body: Mapping[str, Any], *, model: str, what: str, why: str
+    ) -> bool | None:
+        """Create a registered model next to ``model`` (its lock, an audit segment): True when
+        created, False when it exists already, None when no answer came (it may exist now)."""
         try:
             response = self.transport.request(
                 "POST",
                 f"{API}/registered-models/create",
-                json=_segment_body(model, segment, tags),
+                json=body,
                 idempotent=False,
                 timeout=lease.timeout(),
             )
         except RegistryError:
-            return False  # no answer: setting the tags next is idempotent whether it was created or not
+            return None
         if response.status_code < 300:
             return True
         code, _ = _mlflow_error(response)
         if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+            # The second: MLflow's store hit the duplicate, then could not re-read it because its
+            # creator deleted it meanwhile (create -> IntegrityError -> get -> 404).
             return False
         if response.status_code == 403:
             raise AuthError(
-                f"{self.credentials.account} may not create registered models, which aliasgate needs for the "
-                f"audit segment {segment!r} of {model!r} (403); nothing was changed",
+                f"{self.credentials.account} may not create registered models, which aliasgate needs for "
+                f"{what} (403); nothing was changed",
                 model=model,
-                hint="aliasgate keeps audit records in registered models it creates next to the model",
+                hint=f"{why}; allow this account to create registered models",
             )
-        raise self._error(
-            response, need="EDIT", action=f"create the audit segment {segment!r}", model=model, version=None
-        )
+        raise self._error(response, need="EDIT", action=f"create {what}", model=model, version=None)
 
     def _commit(self, lease: _Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
         """Write the head after the move or deletion happened. If that fails, the lock is left to
@@ -1291,36 +1303,15 @@ class MlflowRegistry:
             "Its holder deletes it; one left by a crashed job expires after its ttl and is skipped.",
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         }
-        try:
-            response = self.transport.request(
-                "POST",
-                f"{API}/registered-models/create",
-                json=body,
-                idempotent=False,
-                timeout=lease.timeout(),
-            )
-        except RegistryError:
+        created = self._create_beside(
+            lease, body, model=lease.model, what=f"the lock {lease.name!r}",
+            why="aliasgate locks a model by creating a registered model next to it",
+        )  # fmt: skip
+        if created is None:
             # No answer: the server may have created it. It is ours iff it carries our token.
             info = self._lock_tags(lease.name, lease.model)
             return info is not None and info.get("aliasgate.lock.token") == lease.token
-        if response.status_code < 300:
-            return True
-        code, _ = _mlflow_error(response)
-        if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
-            # The second: MLflow's store hit the duplicate, then could not re-read it because its
-            # holder deleted it meanwhile (create -> IntegrityError -> get -> 404). Busy a moment ago.
-            return False
-        if response.status_code == 403:
-            raise AuthError(
-                f"{self.credentials.account} may not create registered models, which aliasgate needs for its "
-                f"lock {lease.name!r} (403); nothing was changed",
-                model=lease.model,
-                hint="aliasgate locks a model by creating a registered model next to it; allow this account "
-                "to create registered models",
-            )
-        raise self._error(
-            response, need="EDIT", action=f"create the lock {lease.name!r}", model=lease.model, version=None
-        )
+        return created
 
     def _other_model(
         self, name: str, model: str, action: str
