@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from typing import Any
 import pytest
 
 from aliasgate import api, audit, retention
+from aliasgate import cleanup as engine
 from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError
+from aliasgate.interrupt import StopFlag
 from aliasgate.model import AliasOp, VersionId, utcnow
 from aliasgate.registry.local import LocalRegistry
 from aliasgate.seed import ModelSeed
@@ -257,7 +260,7 @@ def test_a_version_that_gains_an_alias_after_planning_survives(tmp_path: Path, c
     reg.apply([AliasOp("m0", "hotfix", None, 2)], [body])
     result = api.cleanup(_session(reg), plan)
     by_version = {o.number: o for o in result.outcomes}
-    assert by_version[2].status == retention.SKIPPED
+    assert by_version[2].status == engine.SKIPPED
     assert "holds hotfix now; not deleted" in by_version[2].message
     assert VersionId("m0", 2) in live(reg)
     assert VersionId("m0", 2) not in deletion_records(reg)
@@ -273,7 +276,7 @@ def test_a_version_deleted_by_someone_else_is_reported_gone_without_a_record(
     plan = _plan(s, reg)
     reg.delete_version("m0", 3, {"kind": "delete", "model": "m0", "alias": None, "version": 3, "by": "other"})
     result = api.cleanup(_session(reg), plan)
-    gone = [o for o in result.outcomes if o.status == retention.GONE]
+    gone = [o for o in result.outcomes if o.status == engine.GONE]
     assert [(o.model, o.number) for o in gone] == [("m0", 3)]
     assert [r["by"] for r in deletion_records(reg)[VersionId("m0", 3)]] == ["other"]
     assert result.exit_code == 0
@@ -290,15 +293,15 @@ def test_transient_errors_are_retried_and_persistent_ones_fail_the_run(tmp_path:
 
     reg = Wrapped(s.registry(), flaky)
     plan = _plan(s, reg)
-    result = retention.execute(
+    result = engine.execute(
         reg, plan, api.provenance(_session(reg), None, None), now=utcnow,  # type: ignore[arg-type]
-        options=retention.Options(retries=2, backoff=0.001),
+        options=engine.Options(retries=2, backoff=0.001),
     )  # fmt: skip
     outcome = {(o.model, o.number): o for o in result.outcomes}
-    assert outcome[("m0", 2)].status == retention.DELETED and outcome[("m0", 2)].attempts == 2
-    assert outcome[("m1", 4)].status == retention.FAILED and outcome[("m1", 4)].attempts == 3
+    assert outcome[("m0", 2)].status == engine.DELETED and outcome[("m0", 2)].attempts == 2
+    assert outcome[("m1", 4)].status == engine.FAILED and outcome[("m1", 4)].attempts == 3
     assert "m1:v4: HTTP 503" in outcome[("m1", 4)].message
-    assert result.count(retention.DELETED) == len(s.expected) - 1  # the rest went on
+    assert result.count(engine.DELETED) == len(s.expected) - 1  # the rest went on
     assert result.exit_code == 1
     assert set(deletion_records(s.registry())) == s.expected - {VersionId("m1", 4)}
 
@@ -311,7 +314,7 @@ def test_a_permission_error_stops_the_run(tmp_path: Path, cli: Any) -> None:
 
     reg = Wrapped(s.registry(), refuse)
     result = api.cleanup(_session(reg), _plan(s, reg), parallel=1)
-    assert [o.status for o in result.outcomes] == [retention.FAILED] + [retention.NOT_STARTED] * 4
+    assert [o.status for o in result.outcomes] == [engine.FAILED] + [engine.NOT_STARTED] * 4
     assert result.stopped is not None and "lacks MANAGE" in result.stopped
     assert result.exit_code == 1
     assert deletion_records(s.registry()) == {}
@@ -339,7 +342,7 @@ def test_parallelism_is_bounded_and_one_deletion_per_model_at_a_time(tmp_path: P
 
     reg = Wrapped(s.registry(), count)
     result = api.cleanup(_session(reg), _plan(s, reg), parallel=2)
-    assert result.count(retention.DELETED) == 16
+    assert result.count(engine.DELETED) == 16
     assert peak == {"total": 2, "model": 1}
 
 
@@ -358,7 +361,7 @@ def test_a_stop_lets_in_flight_deletions_finish_with_their_records_and_starts_no
             release.wait(30)
 
     reg = Wrapped(s.registry(), hold)
-    stop = threading.Event()
+    stop = StopFlag()
 
     def interrupt() -> None:
         three.wait()
@@ -369,9 +372,9 @@ def test_a_stop_lets_in_flight_deletions_finish_with_their_records_and_starts_no
     t.start()
     result = api.cleanup(_session(reg), _plan(s, reg), parallel=3, stop=stop)
     t.join()
-    deleted = {(o.model, o.number) for o in result.outcomes if o.status == retention.DELETED}
+    deleted = {(o.model, o.number) for o in result.outcomes if o.status == engine.DELETED}
     assert deleted == set(started) and len(deleted) == 3
-    assert result.count(retention.NOT_STARTED) == 15 - 3
+    assert result.count(engine.NOT_STARTED) == 15 - 3
     assert {(v.model, v.number) for v in deletion_records(s.registry())} == deleted
     assert live(s.registry()) == {VersionId(f"m{i}", n) for i in range(3) for n in range(1, 7)} - {
         VersionId(m, n) for m, n in deleted
@@ -466,11 +469,11 @@ class Batching:
 
 def _run(
     reg: Any, s: Scenario, plan: retention.CleanupPlan | None = None, **options: Any
-) -> retention.CleanupResult:
+) -> engine.CleanupResult:
     stop = options.pop("stop", None)
-    return retention.execute(
+    return engine.execute(
         reg, plan or _plan(s, reg), api.provenance(_session(reg), None, None), now=utcnow,
-        options=retention.Options(backoff=0.001, **options), stop=stop,
+        options=engine.Options(backoff=0.001, **options), stop=stop,
     )  # fmt: skip
 
 
@@ -478,7 +481,7 @@ def test_what_a_batch_did_not_reach_is_sent_again_until_done(tmp_path: Path, cli
     s = _small(tmp_path, cli, models=2, per_model=8)
     reg = Batching(s.registry(), 4, cut_after=2)
     result = _run(reg, s, parallel=2)
-    assert result.exit_code == 0 and result.count(retention.DELETED) == len(s.expected) == 14
+    assert result.exit_code == 0 and result.count(engine.DELETED) == len(s.expected) == 14
     assert all(o.attempts == 1 for o in result.outcomes)  # being sent again is not a retry
     assert all(len(numbers) <= 4 for _, numbers in reg.calls) and len(reg.calls) == 8  # 4 per model
     records = deletion_records(s.registry())
@@ -502,14 +505,14 @@ def test_errors_inside_a_batch_are_retried_or_reported_per_version(tmp_path: Pat
     reg = Batching(inner, 50, flaky)
     result = _run(reg, s, plan, retries=2)
     outcome = {o.number: o for o in result.outcomes}
-    assert (outcome[2].status, outcome[2].attempts) == (retention.DELETED, 2)
-    assert (outcome[5].status, outcome[5].attempts) == (retention.FAILED, 3) and "HTTP 503" in outcome[
+    assert (outcome[2].status, outcome[2].attempts) == (engine.DELETED, 2)
+    assert (outcome[5].status, outcome[5].attempts) == (engine.FAILED, 3) and "HTTP 503" in outcome[
         5
     ].message
     assert (
-        outcome[4].status == retention.SKIPPED and "holds hotfix now" in outcome[4].message
+        outcome[4].status == engine.SKIPPED and "holds hotfix now" in outcome[4].message
     )  # since planning
-    assert {n for n, o in outcome.items() if o.status == retention.DELETED} == {1, 2, 3, 6, 7}
+    assert {n for n, o in outcome.items() if o.status == engine.DELETED} == {1, 2, 3, 6, 7}
     assert result.exit_code == 1
     assert {v.number for v in deletion_records(s.registry())} == {1, 2, 3, 6, 7}
 
@@ -547,9 +550,9 @@ def test_a_stop_lets_the_batches_in_flight_finish_and_sends_nothing_more(tmp_pat
 
     reg = Batching(s.registry(), 4, cut_then_stop)
     result = _run(reg, s, parallel=1, stop=stop)
-    deleted = {(o.model, o.number) for o in result.outcomes if o.status == retention.DELETED}
+    deleted = {(o.model, o.number) for o in result.outcomes if o.status == engine.DELETED}
     assert deleted == {("m0", 1), ("m0", 2)} and reg.calls == [("m0", [1, 2, 3, 4])]  # ... but is not
-    assert result.count(retention.NOT_STARTED) == 12 - 2
+    assert result.count(engine.NOT_STARTED) == 12 - 2
     assert {(v.model, v.number) for v in deletion_records(s.registry())} == deleted
     assert result.stopped == "stopped by request" and result.exit_code == 1
 
@@ -603,6 +606,39 @@ def test_signals_are_restored_after_the_run(tmp_path: Path, cli: Any) -> None:
     reg = s.registry()
     api.cleanup(_session(reg), _plan(s, reg))
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+_SIGNAL_WHILE_WAITING = """
+import os, signal, sys
+from aliasgate import interrupt
+with interrupt.deferred() as flag:
+    with flag._cond:  # where the main thread is inside the flag's own wait() when the signal lands
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert flag.wait(5) and flag.signal == signal.SIGTERM
+print("ok")
+"""
+
+
+def test_a_signal_landing_inside_the_stop_flags_own_wait_does_not_deadlock() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_WAITING], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_a_stop_the_run_asked_for_itself_is_not_a_signal_and_a_later_first_signal_is_not_fatal() -> None:
+    from aliasgate import interrupt
+
+    with interrupt.deferred() as flag:
+        flag.set()  # what the engine does on a permission error
+        assert flag.requested and flag.signal is None
+        os.kill(os.getpid(), signal.SIGTERM)  # only recorded: the first signal never raises
+        assert flag.signal == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # a second signal stops at once
+    with pytest.raises(RuntimeError):
+        interrupt.NEVER.set()  # the shared never-set flag cannot be set by accident
+    assert not interrupt.NEVER()
 
 
 def test_progress_is_a_bar_on_a_terminal_and_plain_lines_when_piped(tmp_path: Path, cli: Any) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from aliasgate import cleanup as engine
 from aliasgate import retention
 from aliasgate.model import Principal, Version, VersionId
 from aliasgate.policy import load_text
@@ -271,7 +272,7 @@ def test_over_cap_is_strictly_more_than_the_cap(n: int) -> None:
     versions = [v("m", 10, 0)] + [v("m", k, 90) for k in range(1, 8)]
     plan = decide("  - {model: m, ttl: 30d}\n", versions)
     assert len(plan.deletions) == 7
-    assert (retention.over_cap(plan, n) is None) == (n >= 7)
+    assert (engine.over_cap(plan, n) is None) == (n >= 7)
 
 
 def test_kept_versions_without_recorded_lineage_are_named_in_a_note() -> None:

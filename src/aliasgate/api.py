@@ -248,23 +248,23 @@ def cleanup(
     With ``native_ttl`` (a plan from :func:`native_ttl_plan`), the deletions are followed by
     the TTL writes it holds (W&B): on top of the deletions, never instead of them."""
     import signal as signal_mod
-    import threading
 
+    from aliasgate import cleanup as engine
+    from aliasgate import interrupt
     from aliasgate import native_ttl as ttl_mod
-    from aliasgate import retention
 
-    options = retention.Options(
-        max_deletions=retention.DEFAULT_MAX_DELETIONS if max_deletions is None else max_deletions,
-        parallel=retention.DEFAULT_PARALLEL if parallel is None else parallel,
+    options = engine.Options(
+        max_deletions=engine.DEFAULT_MAX_DELETIONS if max_deletions is None else max_deletions,
+        parallel=engine.DEFAULT_PARALLEL if parallel is None else parallel,
     )
-    if options.max_deletions < 0 or not 1 <= options.parallel <= retention.MAX_PARALLEL:
+    if options.max_deletions < 0 or not 1 <= options.parallel <= engine.MAX_PARALLEL:
         raise InvalidInput(
-            f"--max-deletions must be >= 0 and --parallel between 1 and {retention.MAX_PARALLEL}"
+            f"--max-deletions must be >= 0 and --parallel between 1 and {engine.MAX_PARALLEL}"
         )
-    aborted = retention.over_cap(plan, options.max_deletions)
+    aborted = engine.over_cap(plan, options.max_deletions)
     ttl_writes = native_ttl is not None and bool(native_ttl.writes)
     if dry_run or aborted or not (plan.deletions or ttl_writes):  # nothing to send: no provenance
-        result = retention.CleanupResult(
+        result = engine.CleanupResult(
             plan, dry_run=dry_run, max_deletions=options.max_deletions, aborted=aborted
         )
         if native_ttl is not None:
@@ -276,17 +276,15 @@ def cleanup(
             )
         return result
     prov = provenance(session, plan.policy_path, plan.policy_sha256)
-    stop = stop or threading.Event()
-    received: list[int] = []
-    with retention.stop_on_signals(stop, received):
-        result = retention.execute(
+    with interrupt.deferred(stop) as stop:
+        result = engine.execute(
             session.registry, plan, prov, now=utcnow, options=options, stop=stop, on_outcome=on_outcome
         )
         if native_ttl is not None:
             result.native_ttl = _write_native_ttl(session, plan, result, native_ttl, prov, options, stop)
-    if received:
-        result.signal = received[0]
-        result.stopped = f"stopped by {signal_mod.Signals(received[0]).name}"
+    if stop.signal is not None:
+        result.signal = stop.signal
+        result.stopped = f"stopped by {signal_mod.Signals(stop.signal).name}"
     return result
 
 
@@ -294,7 +292,8 @@ def _write_native_ttl(
     session: Session, plan: Any, result: Any, ttl_plan: Any, prov: Any, options: Any, stop: Any
 ) -> Any:
     """After the deletions: the TTL writes, unless the deletions were stopped (then none)."""
-    from aliasgate import native_ttl, retention
+    from aliasgate import cleanup as engine
+    from aliasgate import native_ttl
     from aliasgate.model import VersionId
 
     if result.stopped or stop.is_set():
@@ -303,7 +302,7 @@ def _write_native_ttl(
             not_run="cleanup stopped before the TTL writes: none sent",
             account=session.principal.name,
         )
-    skipped = [VersionId(o.model, o.number) for o in result.outcomes if o.status == retention.SKIPPED]
+    skipped = [VersionId(o.model, o.number) for o in result.outcomes if o.status == engine.SKIPPED]
     return native_ttl.execute(
         session.registry,
         ttl_plan,
