@@ -160,8 +160,10 @@ def plan(
     """Read what planning needs from ``registry`` (never writes) and decide."""
     snapshot = read_snapshot(registry, rules, model_glob=model_glob)
     where = {"model_glob": model_glob, "policy_path": policy_path, "policy_sha256": policy_sha256}
-    uri, lineage = registry.uri, registry.lineage_recorded
-    return decide(rules, snapshot, now=now, principal=principal, registry=uri, lineage_recorded=lineage, **where)
+    return decide(
+        rules, snapshot, now=now, principal=principal, registry=registry.uri,
+        lineage_recorded=registry.lineage_recorded, **where,
+    )  # fmt: skip
 
 
 def read_snapshot(
@@ -271,8 +273,8 @@ class _Draft:
     def verdict(self) -> Verdict:
         v = self.version
         if self.deleting:
-            go = tuple(self.go)
-            return Verdict(v.model, v.number, v.created_at, v.aliases, DELETE, go, self.rules, self.unprotected)
+            about = (v.model, v.number, v.created_at, v.aliases)
+            return Verdict(*about, DELETE, tuple(self.go), self.rules, self.unprotected)
         reasons = list(self.keep)
         if self.dependants:
             shown = ", ".join(str(d) for d in self.dependants[:MAX_DEPENDANTS_SHOWN])
@@ -321,10 +323,8 @@ def _decide_model(
                 keep[v.number].extend(tag + r for r in reasons)
             else:
                 go[v.number].append(tag + _go_reason(rule, rank, age))
-    return [
-        _Draft(v, labels, keep[v.number], go[v.number], tuple(a for a in v.aliases if a not in protected[v.number]))
-        for v in ordered
-    ]
+    unprotected = {v.number: tuple(a for a in v.aliases if a not in protected[v.number]) for v in ordered}
+    return [_Draft(v, labels, keep[v.number], go[v.number], unprotected[v.number]) for v in ordered]
 
 
 def _go_reason(rule: RetentionRule, rank: int, age: float) -> str:
