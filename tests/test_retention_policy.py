@@ -119,6 +119,16 @@ CASES: list[tuple[str, str, int, str, str]] = [
         "duplicate retention rule name 'a'",
     ),
     ("retention-not-list", "  model: m\n", 3, "$.retention", "expected a list"),
+    ("months-ttl", "  - {model: m, ttl: 6mo}\n", 3, "$.retention[0].ttl", "no month or year unit"),
+    ("capital-m-ttl", "  - {model: m, ttl: 1M}\n", 3, "$.retention[0].ttl", "write 180d or 26w"),
+    ("years-ttl", "  - {model: m, ttl: 1y}\n", 3, "$.retention[0].ttl", "no month or year unit"),
+    (
+        "months-keep-if-max-age",
+        "  - {model: m, ttl: 3d, keep_if: [{max_age: 2months}]}\n",
+        3,
+        "$.retention[0].keep_if[0].max_age",
+        "no month or year unit",
+    ),
 ]
 
 
@@ -140,3 +150,68 @@ def test_every_problem_is_reported_in_one_pass() -> None:
     with pytest.raises(PolicyError) as info:
         load_text(HEAD + "  - {model: m}\n  - {model: n, ttl: soon}\n  - {ttl: 1d}\n", "policy.yaml")
     assert [i.path for i in info.value.issues] == ["$.retention[0]", "$.retention[1].ttl", "$.retention[2]"]
+
+
+# -- durations: `m` is minutes (as it always was), `min` says so plainly, months are refused --------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30m", 1800),
+        ("30min", 1800),
+        ("1d12h", 129600),
+        ("2d8min", 2 * 86400 + 480),
+        ("1h30m", 5400),
+        ("2w", 1209600),
+    ],
+)
+def test_durations_keep_their_meaning_and_min_is_minutes(text: str, seconds: int) -> None:
+    (rule,) = load_text(HEAD + f"  - {{model: m, ttl: {text}}}\n", "p.yaml").retention
+    assert (rule.ttl_seconds, rule.ttl_text) == (seconds, text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (2 * 86400 + 8 * 60, "2d8min"),
+        (12 * 60, "12min"),
+        (45, "45s"),
+        (3 * 86400 + 4 * 3600, "3d4h"),
+        (90, "1min"),
+    ],
+)
+def test_ages_print_minutes_as_min_and_read_back_the_same(seconds: int, text: str) -> None:
+    from aliasgate.durations import format_duration, parse_duration
+
+    assert format_duration(seconds) == text
+    if seconds % 60 == 0:
+        assert parse_duration(text) == seconds  # what is printed is what a policy would mean
+
+
+@pytest.mark.parametrize("text", ["6mo", "1M", "2months", "1y", "3 yrs", "6 months"])
+def test_a_month_or_year_duration_is_refused_with_the_hint(text: str) -> None:
+    from aliasgate.durations import parse_duration
+    from aliasgate.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"no month or year unit.*180d"):
+        parse_duration(text)
+
+
+def test_promote_check_exits_2_naming_file_line_and_path_for_a_month_ttl(tmp_path, cli) -> None:  # type: ignore[no-untyped-def]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(HEAD + "  - model: m\n    ttl: 6mo\n", encoding="utf-8")
+    run = cli("check", str(policy))
+    assert run.code == 2
+    assert f"{policy}:4:" in run.stderr and "$.retention[0].ttl" in run.stderr, run.stderr
+    assert "no month or year unit" in run.stderr
+
+
+def test_a_seed_age_in_months_is_refused(tmp_path, cli) -> None:  # type: ignore[no-untyped-def]
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("format: 1\nmodels:\n  - name: m\n    versions:\n      - {number: 1, age: 6mo}\n")
+    run = cli("registry", "import", str(seed), "--registry", f"local:{tmp_path / 'r.db'}")
+    assert run.code == 2 and "no month or year unit" in run.output, run.output
+    from aliasgate.registry.local import LocalRegistry
+
+    assert LocalRegistry(tmp_path / "r.db").models() == []  # nothing imported
