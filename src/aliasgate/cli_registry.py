@@ -186,7 +186,7 @@ def registry_import(
 
     uri = api.resolve_registry(registry, None)
     if replace:
-        registry_admin.remove_local(uri)
+        registry_admin.replace_local(uri, seed)
     session = _local(registry)
     try:
         counts = registry_admin.import_seed(session, seed)

@@ -92,10 +92,21 @@ def set_alias(
     )
 
 
-def remove_local(uri: str) -> None:
+def replace_local(uri: str, seed: Path) -> None:
+    """``registry import --replace``: delete the embedded registry at ``uri`` so the seed starts
+    from empty. Refused (exit 2, nothing touched) unless the seed reads and the file is an
+    aliasgate registry: the path may be mistyped (the policy itself, another database) or a
+    link planted to make the delete, or the registry created after it, land elsewhere."""
+    from aliasgate.registry.local_file import COMPANIONS, check_file, is_registry
+
+    seed_mod.load(seed)  # a bad seed is refused before anything is deleted
     path = Path(uri.split(":", 1)[1])
-    for suffix in ("", "-wal", "-shm"):
-        p = Path(str(path) + suffix)
+    if check_file(path) and not is_registry(path):
+        raise InvalidInput(
+            f"{path} is not an aliasgate registry: --replace deletes only an embedded registry",
+            hint="name the registry file with --registry local:PATH (or remove the file yourself)",
+        )
+    for p in (path, *(Path(f"{path}{suffix}") for suffix in COMPANIONS)):
         if p.exists():
             p.unlink()
 

@@ -29,6 +29,7 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
+from aliasgate.registry.local_file import check_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.registry import DeleteResult
@@ -102,7 +103,7 @@ class LocalRegistry:
         self.path = path
         self.uri = f"local:{path}"
         self._reader: sqlite3.Connection | None = None
-        if not path.exists():
+        if not check_file(path):
             if not create:
                 raise RegistryError(
                     f"no embedded registry at {path}",
@@ -162,11 +163,15 @@ class LocalRegistry:
             conn.close()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode = WAL")
         row = None
         with suppress(sqlite3.OperationalError):
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         current = int(row["value"]) if row else 0
+        if not current and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise InvalidInput(
+                f"{self.path} is a SQLite database but not an aliasgate registry: refusing to write into it"
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
         if current > SCHEMA_VERSION:
             raise RegistryError(
                 f"{self.path} has schema version {current}; this aliasgate knows up to {SCHEMA_VERSION}",
