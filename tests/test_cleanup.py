@@ -25,7 +25,6 @@ import pytest
 from aliasgate import api, audit, retention
 from aliasgate import cleanup as engine
 from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError
-from aliasgate.interrupt import StopFlag
 from aliasgate.model import AliasOp, VersionId, utcnow
 from aliasgate.registry.local import LocalRegistry
 from aliasgate.seed import ModelSeed
@@ -361,7 +360,7 @@ def test_a_stop_lets_in_flight_deletions_finish_with_their_records_and_starts_no
             release.wait(30)
 
     reg = Wrapped(s.registry(), hold)
-    stop = StopFlag()
+    stop = threading.Event()
 
     def interrupt() -> None:
         three.wait()

@@ -276,15 +276,16 @@ def cleanup(
             )
         return result
     prov = provenance(session, plan.policy_path, plan.policy_sha256)
-    with interrupt.deferred(stop) as stop:
+    with interrupt.deferred(also=stop) as signalled:
+        stop = stop or signalled
         result = engine.execute(
             session.registry, plan, prov, now=utcnow, options=options, stop=stop, on_outcome=on_outcome
         )
         if native_ttl is not None:
             result.native_ttl = _write_native_ttl(session, plan, result, native_ttl, prov, options, stop)
-    if stop.signal is not None:
-        result.signal = stop.signal
-        result.stopped = f"stopped by {signal_mod.Signals(stop.signal).name}"
+    if signalled.signal is not None:
+        result.signal = signalled.signal
+        result.stopped = f"stopped by {signal_mod.Signals(signalled.signal).name}"
     return result
 
 

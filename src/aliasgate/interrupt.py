@@ -57,10 +57,11 @@ NEVER: StopFlag = _Never()
 
 
 @contextmanager
-def deferred(flag: StopFlag | None = None) -> Iterator[StopFlag]:
+def deferred(also: threading.Event | None = None) -> Iterator[StopFlag]:
     """Defer SIGTERM and SIGINT for the duration of the block (main thread only): the first
-    sets ``flag`` (a new one unless given), a second raises KeyboardInterrupt."""
-    flag = StopFlag() if flag is None else flag
+    sets the flag yielded (and ``also``, a stop event of the caller's), a second raises
+    KeyboardInterrupt."""
+    flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
@@ -70,6 +71,8 @@ def deferred(flag: StopFlag | None = None) -> Iterator[StopFlag]:
         if flag.signal is not None:  # a second signal: stop now
             raise KeyboardInterrupt
         flag.request(signum)
+        if also is not None:
+            also.set()
 
     for s in previous:
         signal.signal(s, handler)
