@@ -152,36 +152,28 @@ query AliasgateMoreAliases($id: ID!, $cursor: String) {
 }
 """
 
-VERSIONS = f"""
-query AliasgateVersions($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
+
+def _artifacts_page(operation: str, fields: str, node: str) -> str:
+    """One page of a collection's versions (with the collection, whose description is the head)."""
+    return f"""
+query {operation}($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
   project(name: $project, entityName: $entity) {{
     artifactCollection(name: $collection) {{
       {COLLECTION_FIELDS}
       artifacts(after: $cursor, first: $first, filters: $filters) {{
-        totalCount
-        pageInfo {{ endCursor hasNextPage }}
-        edges {{ version node {{ ...AliasgateArtifact }} }}
+        {fields}pageInfo {{ endCursor hasNextPage }}
+        edges {{ version node {{ {node} }} }}
       }}
     }}
   }}
 }}
-{ARTIFACT_FRAGMENT}
 """
 
+
+VERSIONS = _artifacts_page("AliasgateVersions", "totalCount ", "...AliasgateArtifact") + ARTIFACT_FRAGMENT
+
 # The audit trail: each live version's metadata, and the collection description (the head).
-AUDIT = f"""
-query AliasgateAudit($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
-  project(name: $project, entityName: $entity) {{
-    artifactCollection(name: $collection) {{
-      {COLLECTION_FIELDS}
-      artifacts(after: $cursor, first: $first, filters: $filters) {{
-        pageInfo {{ endCursor hasNextPage }}
-        edges {{ version node {{ id metadata }} }}
-      }}
-    }}
-  }}
-}}
-"""
+AUDIT = _artifacts_page("AliasgateAudit", "", "id metadata")
 
 # Carriers for the records of a version about to be deleted: the newest live versions.
 NEWEST = f"""
