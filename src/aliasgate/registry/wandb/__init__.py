@@ -63,7 +63,14 @@ def open(uri: str, options: Mapping[str, Any]) -> WandbRegistry:  # backend entr
         raise InvalidInput(f"WANDB_BASE_URL must be an http(s) URL, not {secrets.strip_userinfo(base_url)!r}")
     api_key = options.get("api_key") or os.environ.get("WANDB_API_KEY") or None
     secrets.register(api_key)
-    return WandbRegistry(uri, entity, project, base_url=base_url, api_key=api_key)
+    return WandbRegistry(
+        uri,
+        entity,
+        project,
+        base_url=base_url,
+        api_key=api_key,
+        settings_entity=os.environ.get("WANDB_ENTITY") or None,
+    )
 
 
 def parse_uri(uri: str) -> tuple[str | None, str]:
@@ -94,13 +101,19 @@ class WandbRegistry:
     lineage_recorded = True
 
     def __init__(
-        self, uri: str, entity: str | None, project: str, *, base_url: str, api_key: str | None
+        self,
+        uri: str,
+        entity: str | None,
+        project: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        settings_entity: str | None = None,
     ) -> None:
         self.uri = uri
-        self.project = project
         self.client = GraphQL(base_url, api_key)
         self.base_url = self.client.base_url
-        self._p = Project(self.client, entity, project)
+        self._p = Project(self.client, entity, project, settings_entity=settings_entity)
         self._ttl = TtlStore(self._p)
 
     def close(self) -> None:
@@ -109,6 +122,11 @@ class WandbRegistry:
     @property
     def entity(self) -> str:
         return self._p.entity
+
+    @property
+    def project(self) -> str:
+        """The project as W&B names it (once known; until then as the URI spells it)."""
+        return self._p.project
 
     @property
     def where(self) -> str:

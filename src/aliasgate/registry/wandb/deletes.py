@@ -10,10 +10,17 @@ from aliasgate import audit
 from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError, still_held
 from aliasgate.model import LATEST
 from aliasgate.registry.wandb import documents as gql
-from aliasgate.registry.wandb.audit_store import RecordFailed, refuse_read_only, relocate, store
+from aliasgate.registry.wandb.audit_store import (
+    RecordFailed,
+    find_carrier,
+    has_room,
+    refuse_read_only,
+    relocate,
+    store,
+)
 from aliasgate.registry.wandb.client import OutcomeUnknown
 from aliasgate.registry.wandb.project import Project
-from aliasgate.registry.wandb.shapes import Target, version_number
+from aliasgate.registry.wandb.shapes import Target
 
 
 def delete_version(p: Project, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,7 +38,8 @@ def _delete_version(p: Project, model: str, number: int, record: Mapping[str, An
         raise NotFound("no such version", model=model, version=number)
     unlink = coll.typename == "ArtifactPortfolio"
     _refuse_if_held(model, number, target, unlink=unlink)
-    carrier = newest if newest is not None and newest.number != number else _carrier(p, model, c, number)
+    usable = newest is not None and newest.number != number and has_room(newest.metadata)
+    carrier = newest if usable and newest is not None else find_carrier(p, model, c, exclude=number)
     # the records could not be kept: refuse before deleting
     refuse_read_only(p, model, carrier, f"would go; v{number} was not deleted", version=number)
     if relocate(p, model, c, target, carrier):  # moved first, so deleting it loses none
@@ -93,21 +101,3 @@ def _refuse_if_held(model: str, number: int, target: Target, *, unlink: bool) ->
             model=model,
             version=number,
         )
-
-
-def _carrier(p: Project, model: str, c: str, number: int) -> Target:
-    """The newest other live version: where this version's records and its delete record go."""
-    data = p.query(gql.NEWEST, p.vars(c, first=3, filters=gql.COMMITTED), model=model)
-    node = p.collection_data(data, model)
-    for edge in node["artifacts"]["edges"]:
-        n = version_number(edge["version"])
-        if n != number:
-            _, (found,) = p.read_targets(model, c, [f"{c}:v{n}"])
-            if found is not None:
-                return found
-    raise RegistryError(
-        f"v{number} is the last version of {model}; aliasgate keeps audit records in versions, "
-        "so it does not delete the last one",
-        model=model,
-        version=number,
-    )

@@ -18,7 +18,7 @@ from aliasgate import audit
 from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict
 from aliasgate.model import AliasOp
 from aliasgate.registry.wandb import documents as gql
-from aliasgate.registry.wandb.audit_store import RecordFailed, store
+from aliasgate.registry.wandb.audit_store import RecordFailed, find_carrier, has_room, store
 from aliasgate.registry.wandb.client import OutcomeUnknown, messages
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import Target, coll_path, show
@@ -49,12 +49,14 @@ def _apply_one(p: Project, op: AliasOp, body: Mapping[str, Any]) -> dict[str, An
     if actual != op.expected:
         raise conflict(op.model, op.alias, op.expected, actual)
     if op.target is not None:
-        carrier = found[1]
-        if carrier is None:
+        version = found[1]  # where the alias goes
+        if version is None:
             raise NotFound("no such version", model=op.model, version=op.target)
     else:
         assert holder is not None
-        carrier = holder
+        version = holder  # where it leaves
+    # The record goes on that version, or where the SDK's metadata limit cannot bite.
+    carrier = version if has_room(version.metadata) else find_carrier(p, op.model, c)
     if carrier.source_read_only:
         raise AuthError(
             f"{p.client.viewer_name} may not write the metadata of {carrier.source}, where aliasgate keeps "
@@ -62,20 +64,23 @@ def _apply_one(p: Project, op: AliasOp, body: Mapping[str, Any]) -> dict[str, An
             hint="make the account a Member of the team that owns the source project",
         )
     sealed = audit.seal({**body, "model": c}, coll.head)
-    _write_alias(p, op, c, carrier if op.target is not None else holder)  # 2.
-    p.versions.pop((c, carrier.number), None)
-    if holder is not None:
-        p.versions.pop((c, holder.number), None)
+    _write_alias(p, op, c, version)  # 2.
+    for touched in (version, carrier, holder):
+        if touched is not None:
+            p.versions.pop((c, touched.number), None)
     try:  # 3. the record, the head, and a read of where the alias is now
         aliases_now = store(p, op.model, c, coll, carrier, sealed)
     except RecordFailed as exc:
-        raise _undo_unrecorded(p, op, c, carrier, holder, exc) from None
+        raise _undo_unrecorded(p, op, c, version, holder, exc) from None
     here = p.here(c)
-    holds = any(
-        a["alias"] == op.alias and coll_path(a["artifactCollection"]) == here
-        for a in aliases_now
-        if a.get("artifactCollection")
-    )
+    if carrier is version:
+        holds = any(
+            a["alias"] == op.alias and coll_path(a["artifactCollection"]) == here
+            for a in aliases_now
+            if a and a.get("artifactCollection")
+        )
+    else:
+        holds = p.holder(op.model, c, op.alias) == version.number
     if (op.target is not None) != holds:
         now = p.holder(op.model, c, op.alias)
         raise Conflict(

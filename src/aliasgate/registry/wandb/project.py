@@ -11,7 +11,7 @@ from aliasgate.errors import AuthError, InvalidInput, NotFound, RegistryError
 from aliasgate.model import Principal, Version
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.client import GraphQL, messages
-from aliasgate.registry.wandb.shapes import REGISTRY_PREFIX, Collection, Path, Target
+from aliasgate.registry.wandb.shapes import REGISTRY_PREFIX, Collection, Path, Target, need, next_cursor
 
 NEEDED_FEATURE = "PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP"
 PAGE = 100
@@ -20,10 +20,13 @@ PAGE = 100
 class Project:
     """The GraphQL client bound to one project, with what the backend remembers between calls."""
 
-    def __init__(self, client: GraphQL, entity: str | None, project: str) -> None:
+    def __init__(
+        self, client: GraphQL, entity: str | None, project: str, *, settings_entity: str | None = None
+    ) -> None:
         self.client = client
         self.project = project
         self._given_entity = entity
+        self._settings_entity = settings_entity  # WANDB_ENTITY: whose organization a registry is in
         self._entity: str | None = None if project.startswith(REGISTRY_PREFIX) else entity
         self._viewer: Mapping[str, Any] | None = None
         self._features: set[str] | None = None
@@ -54,11 +57,12 @@ class Project:
 
     def _bootstrap(self) -> None:
         org_of = self.registry and self._given_entity is not None
-        variables = {"entity": self._given_entity} if org_of else {}
-        body = self.client.post(gql.bootstrap(features=True, org_of=org_of), variables)
+        names = self._entity is not None or org_of  # the project's own names, in the same request
+        variables = {"entity": self._entity or self._given_entity, "project": self.project} if names else {}
+        body = self.client.post(gql.bootstrap(features=True, org_of=org_of, names=names), variables)
         if body.get("errors") and "features" in messages(body["errors"]):
             # Servers without serverInfo.features (the SDK reads this as "no features").
-            body = self.client.post(gql.bootstrap(features=False, org_of=org_of), variables)
+            body = self.client.post(gql.bootstrap(features=False, org_of=org_of, names=names), variables)
             body.setdefault("data", {})["serverInfo"] = {"features": []}
         data = body.get("data") or {}
         viewer = data.get("viewer")
@@ -68,32 +72,62 @@ class Project:
                 hint="check WANDB_API_KEY and WANDB_BASE_URL",
             )
         features = ((data.get("serverInfo") or {}).get("features")) or []
-        self._features = {f["name"] for f in features if f.get("isEnabled")}
+        self._features = {f["name"] for f in features if f and f.get("isEnabled")}
         if NEEDED_FEATURE not in self._features:
             raise RegistryError(
                 f"the W&B server at {self.client.safe_base} does not report {NEEDED_FEATURE}; aliasgate "
                 "reads versions by name as the wandb SDK >= 0.28 does, which needs W&B server >= 0.70"
             )
+        self.client.viewer_name = str(viewer.get("username") or "this account")
         if self._entity is None:
             self._entity = self._resolve_entity(viewer, data if org_of else None)
+        assert self._entity is not None
+        here = data.get("here") if names else None
+        if _entity_of(here).casefold() != self._entity.casefold():  # asked under another entity
+            answer = self.client.post(gql.PROJECT_NAMES, {"entity": self._entity, "project": self.project})
+            here = (answer.get("data") or {}).get("here")
+        self._adopt_names(here)
         self._viewer = viewer  # last: a failed bootstrap is tried again, never half-remembered
-        self.client.viewer_name = str(viewer.get("username") or "this account")
+
+    def _adopt_names(self, found: Mapping[str, Any] | None) -> None:
+        """Use the names W&B answers with, as the SDK does: it resolves entity and project names
+        case-insensitively, and answers a migrated project with its new path. A case variant is
+        followed (so the audit key and every comparison use W&B's names); a different path is
+        refused with the new one, so a policy never writes to a place it does not name."""
+        entity, project = _entity_of(found), str((found or {}).get("name") or "")
+        if not entity or not project:
+            return  # no such project (or not visible): reads say so
+        assert self._entity is not None
+        if (entity, project) == (self._entity, self.project):
+            return
+        if (entity.casefold(), project.casefold()) == (self._entity.casefold(), self.project.casefold()):
+            self._entity, self.project = entity, project
+            return
+        raise InvalidInput(
+            f"W&B answers {self._entity}/{self.project} with {entity}/{project} (a migrated or renamed "
+            f"project); use --registry wandb://{entity}/{project}"
+        )
 
     def _resolve_entity(self, viewer: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
+        """The entity; for a registry the organization's entity, resolved as the SDK does: the
+        organization of a team entity, or of a personal entity the one it belongs to (or the one
+        the URI or WANDB_ORGANIZATION names)."""
         if not self.registry:
             return str(self._given_entity or viewer.get("entity") or viewer["username"])
-        if data is None:  # no entity in the URI or the environment: the viewer's default entity
-            fallback = str(viewer.get("entity") or "")
-            data = self.client.post(gql.ORG_OF_ENTITY, {"entity": fallback}).get("data") or {}
-        by_name = (data.get("byName") or {}).get("orgEntity") or {}
-        by_entity = ((data.get("byEntity") or {}).get("organization") or {}).get("orgEntity") or {}
-        org_entity = by_name.get("name") or by_entity.get("name")
-        if not org_entity:
+        # The entity whose organization counts (WANDB_ENTITY or the viewer's default entity); the
+        # URI's first part or WANDB_ORGANIZATION, when it is not that entity, names the organization.
+        settings = self._settings_entity or str(viewer.get("entity") or "")
+        hint = self._given_entity if self._given_entity != self._settings_entity else None
+        found = _organization(data, hint) if data is not None else None
+        if found is None and settings and (data is None or settings != self._given_entity):
+            more = self.client.post(gql.ORG_OF_ENTITY, {"entity": settings}).get("data") or {}
+            found = _organization(more, hint, strict=hint is not None)
+        if not found:
             raise NotFound(
-                f"cannot find the organization of {self._given_entity or 'the default entity'!r} for "
-                f"{self.project}; use wandb://ORG_ENTITY/{self.project} or set WANDB_ORGANIZATION"
+                f"cannot find the organization of {self._given_entity or settings or 'the default entity'!r} "
+                f"for {self.project}; use wandb://ORG_ENTITY/{self.project} or set WANDB_ORGANIZATION"
             )
-        return str(org_entity)
+        return found
 
     @property
     def entity(self) -> str:
@@ -109,7 +143,9 @@ class Project:
         self.ensure_bootstrap()
         assert self._viewer is not None
         teams = [
-            e["node"]["name"] for e in ((self._viewer.get("teams") or {}).get("edges") or []) if e.get("node")
+            e["node"]["name"]
+            for e in ((self._viewer.get("teams") or {}).get("edges") or [])
+            if e and (e.get("node") or {}).get("name")
         ]
         detail: dict[str, Any] = {"entity": self._viewer.get("entity"), "teams": teams}
         return Principal(
@@ -124,11 +160,14 @@ class Project:
         name = parts[-1]
         if not name or ":" in model or len(parts) > 3:
             raise InvalidInput(f"invalid W&B model name {model!r}: expected NAME or ENTITY/PROJECT/NAME")
-        if len(parts) >= 2 and parts[-2] != self.project:
+        if len(parts) >= 2 and parts[-2].casefold() != self.project.casefold():
             raise InvalidInput(
                 f"{model!r} is not in {self.project}; use --registry wandb://ENTITY/{parts[-2]}"
             )
-        if len(parts) == 3 and parts[0] not in (self.entity, self._given_entity):
+        if len(parts) == 3 and parts[0].casefold() not in {
+            self.entity.casefold(),
+            str(self._given_entity).casefold(),
+        }:
             raise InvalidInput(
                 f"{model!r} is not in {self.where}; use --registry wandb://{parts[0]}/{parts[1]}"
             )
@@ -142,6 +181,7 @@ class Project:
         return (self.entity, self.project, collection)
 
     def vars(self, collection: str, **extra: Any) -> dict[str, Any]:
+        self.ensure_bootstrap()  # the names W&B answers with, before they are used
         return {"entity": self.entity, "project": self.project, "collection": collection, **extra}
 
     # -- reads -------------------------------------------------------------------------------
@@ -181,10 +221,9 @@ class Project:
             variables = self.vars(c, cursor=cursor, first=PAGE, filters=gql.COMMITTED, **extra)
             node = self.collection_data(self.query(document, variables, model=model), model)
             yield node
-            page = node["artifacts"]["pageInfo"]
-            if not page["hasNextPage"]:
+            cursor = next_cursor(need(node, "artifacts", model), model)
+            if cursor is None:
                 return
-            cursor = page["endCursor"]
 
     def read_targets(
         self, model: str, c: str, names: Sequence[str]
@@ -193,10 +232,10 @@ class Project:
         variables = self.vars(c, **{f"n{i}": n for i, n in enumerate(names)})
         data = self.query(gql.memberships(len(names), target=True), variables, model=model)
         project = self.project_data(data, model)
-        coll = Collection.from_gql(self.collection_data(data, model))
+        coll = Collection.from_gql(self.collection_data(data, model), model)
         here = self.here(c)
         found = [
-            None if project.get(f"m{i}") is None else Target.from_gql(project[f"m{i}"], here)
+            None if project.get(f"m{i}") is None else Target.from_gql(project[f"m{i}"], here, model)
             for i in range(len(names))
         ]
         return coll, found
@@ -204,3 +243,38 @@ class Project:
     def holder(self, model: str, c: str, alias: str) -> int | None:
         _, (found,) = self.read_targets(model, c, [f"{c}:{alias}"])
         return None if found is None else found.number
+
+
+def _organization(data: Mapping[str, Any], hint: str | None, *, strict: bool = False) -> str | None:
+    """The org entity name in a ``FetchOrgInfoFromEntity``-like answer (``byEntity``, maybe
+    ``byName``). ``hint``: an organization's name or entity name the answer must match when
+    ``strict`` (as the SDK checks a path's organization against the entity's)."""
+    orgs: list[Mapping[str, Any]] = []
+    for org in [
+        data.get("byName"),
+        (data.get("byEntity") or {}).get("organization"),
+        *(((data.get("byEntity") or {}).get("user") or {}).get("organizations") or []),
+    ]:
+        if org and (org.get("orgEntity") or {}).get("name"):
+            orgs.append(org)
+    if hint is not None:
+        for org in orgs:
+            if hint in (org.get("name"), org["orgEntity"]["name"]):
+                return str(org["orgEntity"]["name"])
+        if strict:
+            return None
+    by_name, team_org = data.get("byName"), (data.get("byEntity") or {}).get("organization")
+    for org in (by_name, team_org):
+        if org and (org.get("orgEntity") or {}).get("name"):
+            return str(org["orgEntity"]["name"])
+    personal = {str(o["orgEntity"]["name"]) for o in orgs}
+    if len(personal) > 1:
+        raise NotFound(
+            f"the account belongs to several organizations ({', '.join(sorted(personal))}); name one: "
+            "wandb://ORG_ENTITY/wandb-registry-NAME or WANDB_ORGANIZATION"
+        )
+    return personal.pop() if personal else None
+
+
+def _entity_of(project: Mapping[str, Any] | None) -> str:
+    return str(((project or {}).get("entity") or {}).get("name") or "")

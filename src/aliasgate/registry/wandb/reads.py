@@ -10,7 +10,15 @@ from aliasgate.errors import NotFound
 from aliasgate.model import LATEST, Version, VersionId, parse_time
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.project import PAGE, Project
-from aliasgate.registry.wandb.shapes import coll_path, json_object, project_path, version_number
+from aliasgate.registry.wandb.shapes import (
+    coll_path,
+    edges,
+    json_object,
+    need,
+    next_cursor,
+    project_path,
+    version_number,
+)
 
 METADATA_KEY = "aliasgate"  # the top-level metadata key that holds aliasgate's records
 RECENT = 10  # newest versions read with the alias names: usually every holder is among them
@@ -23,30 +31,29 @@ def models(p: Project) -> list[str]:
         data = p.query(
             gql.MODELS, {"entity": p.entity, "project": p.project, "cursor": cursor, "first": PAGE}
         )
-        conn = p.project_data(data, p.where)["artifactCollections"]
-        names += [e["node"]["name"] for e in conn["edges"] if e.get("node")]
-        if not conn["pageInfo"]["hasNextPage"]:
+        project = p.project_data(data, p.where)
+        names += [str(e["node"]["name"]) for e in edges(project, "artifactCollections") if e.get("node")]
+        cursor = next_cursor(project["artifactCollections"])
+        if cursor is None:
             return sorted(set(names))
-        cursor = conn["pageInfo"]["endCursor"]
 
 
 def aliases(p: Project, model: str) -> dict[str, int]:
     c = p.collection_name(model)
     data = p.query(gql.ALIASES, p.vars(c, first=RECENT, filters=gql.COMMITTED), model=model)
     node = p.collection_data(data, model)
-    names = [e["node"]["alias"] for e in node["aliases"]["edges"] if e.get("node")]
-    page = node["aliases"]["pageInfo"]
-    while page["hasNextPage"]:
-        more = p.query(gql.MORE_ALIASES, {"id": node["id"], "cursor": page["endCursor"]}, model=model)
-        conn = (more.get("artifactCollection") or {}).get("aliases") or {"edges": [], "pageInfo": {}}
-        names += [e["node"]["alias"] for e in conn["edges"] if e.get("node")]
-        page = {
-            "hasNextPage": bool(conn["pageInfo"].get("hasNextPage")),
-            "endCursor": conn["pageInfo"].get("endCursor"),
-        }
+    names = [e["node"]["alias"] for e in edges(node, "aliases", model) if e.get("node")]
+    cursor = next_cursor(node["aliases"], model)
+    while cursor is not None:
+        more = p.query(gql.MORE_ALIASES, {"id": need(node, "id", model), "cursor": cursor}, model=model)
+        coll = need(more, "artifactCollection", model)
+        names += [e["node"]["alias"] for e in edges(coll, "aliases", model) if e.get("node")]
+        cursor = next_cursor(coll["aliases"], model)
     holders: dict[str, int] = {}
-    for edge in node["artifacts"]["edges"]:
-        version = from_artifact(p, model, c, version_number(edge["version"]), edge["node"])
+    for edge in edges(node, "artifacts", model):
+        version = from_artifact(
+            p, model, c, version_number(need(edge, "version", model)), need(edge, "node", model)
+        )
         for alias in version.aliases:
             holders[alias] = version.number
     missing = sorted({n for n in names if n != LATEST and n not in holders})
@@ -79,8 +86,9 @@ def versions(p: Project, model: str) -> list[Version]:
     c = p.collection_name(model)
     out: list[Version] = []
     for node in p.pages(gql.VERSIONS, model, c):
-        for edge in node["artifacts"]["edges"]:
-            out.append(from_artifact(p, model, c, version_number(edge["version"]), edge["node"]))
+        for edge in edges(node, "artifacts", model):
+            number = version_number(need(edge, "version", model))
+            out.append(from_artifact(p, model, c, number, need(edge, "node", model)))
     return sorted({v.number: v for v in out}.values(), key=lambda v: v.number, reverse=True)
 
 
@@ -92,9 +100,11 @@ def memberships(p: Project, model: str, c: str, names: Sequence[str]) -> list[Ve
     out: list[Version | None] = []
     for i in range(len(names)):
         node = project.get(f"m{i}")
-        out.append(
-            None if node is None else from_artifact(p, model, c, int(node["versionIndex"]), node["artifact"])
-        )
+        if node is None:
+            out.append(None)
+            continue
+        number = int(need(node, "versionIndex", model))
+        out.append(from_artifact(p, model, c, number, need(node, "artifact", model)))
     return out
 
 
@@ -103,7 +113,10 @@ def from_artifact(p: Project, model: str, c: str, number: int, art: Mapping[str,
     held = sorted(
         a["alias"]
         for a in art.get("aliases") or []
-        if a.get("artifactCollection") and coll_path(a["artifactCollection"]) == here and a["alias"] != LATEST
+        if a
+        and a.get("artifactCollection")
+        and coll_path(a["artifactCollection"]) == here
+        and a["alias"] != LATEST
     )
     metadata = json_object(art.get("metadata"))
     metadata.pop(METADATA_KEY, None)
@@ -117,25 +130,25 @@ def from_artifact(p: Project, model: str, c: str, number: int, art: Mapping[str,
     complete = False
     if is_run:
         inputs = run.get("inputArtifacts") or {}
-        edges = inputs.get("edges") or []
-        complete = int(inputs.get("totalCount") or 0) <= len(edges)
-        for edge in edges:
-            lineage += _lineage_ids(p, edge.get("node") or {})
-    seq = art["artifactSequence"]
+        used = inputs.get("edges") or []
+        complete = int(inputs.get("totalCount") or 0) <= len(used)
+        for edge in used:
+            lineage += _lineage_ids(p, (edge or {}).get("node") or {})
+    seq = need(art, "artifactSequence", model)
     created_by = None
     if is_run:
         created_by = (run.get("user") or {}).get("username") or run.get("name")
     version = Version(
         model=model,
         number=number,
-        created_at=parse_time(str(art["createdAt"])),
+        created_at=parse_time(str(need(art, "createdAt", model))),
         created_by=created_by,
         aliases=tuple(held),
         metrics=metrics,
         metadata=metadata,
         lineage=tuple(sorted(set(lineage))),
         lineage_recorded=is_run and complete,
-        source=f"{project_path(seq.get('project')) or '?'}/{seq['name']}:v{art['versionIndex']}",
+        source=f"{project_path(seq.get('project')) or '?'}/{seq.get('name')}:v{art.get('versionIndex')}",
     )
     p.versions[(c, number)] = version
     return version
@@ -145,11 +158,11 @@ def _lineage_ids(p: Project, node: Mapping[str, Any]) -> list[VersionId]:
     """An input artifact as a version of a collection in this project, else by its full path."""
     ids = []
     for edge in (node.get("artifactMemberships") or {}).get("edges") or []:
-        m = edge.get("node") or {}
+        m = (edge or {}).get("node") or {}
         coll = m.get("artifactCollection")
         if coll and coll_path(coll)[:2] == (p.entity, p.project) and m.get("versionIndex") is not None:
             ids.append(VersionId(coll["name"], int(m["versionIndex"])))
-    if ids or not node.get("artifactSequence"):
+    if ids or not node.get("artifactSequence") or node.get("versionIndex") is None:
         return ids
     seq = node["artifactSequence"]
     path = f"{project_path(seq.get('project')) or '?'}/{seq['name']}"

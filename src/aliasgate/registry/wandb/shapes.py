@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aliasgate import audit
+from aliasgate.errors import RegistryError
 from aliasgate.model import LATEST
 
 REGISTRY_PREFIX = "wandb-registry-"
@@ -34,9 +35,9 @@ class Target:
     other_aliases: list[str] = field(default_factory=list)  # aliases it holds elsewhere
 
     @classmethod
-    def from_gql(cls, node: Mapping[str, Any], here: Path) -> Target:
-        art = node["artifact"]
-        seq = art["artifactSequence"]
+    def from_gql(cls, node: Mapping[str, Any], here: Path, model: str | None = None) -> Target:
+        art = need(node, "artifact", model)
+        seq = need(art, "artifactSequence", model)
         elsewhere = []
         for edge in (art.get("artifactMemberships") or {}).get("edges") or []:
             coll = (edge.get("node") or {}).get("artifactCollection")
@@ -45,15 +46,16 @@ class Target:
         other_aliases = [
             f"{'/'.join(coll_path(a['artifactCollection']))}:{a['alias']}"
             for a in art.get("aliases") or []
-            if a.get("artifactCollection")
+            if a
+            and a.get("artifactCollection")
             and coll_path(a["artifactCollection"]) != here
             and a["alias"] != LATEST
         ]
         return cls(
-            number=int(node["versionIndex"]),
-            artifact_id=art["id"],
+            number=int(need(node, "versionIndex", model)),
+            artifact_id=str(need(art, "id", model)),
             metadata=json_object(art.get("metadata")),
-            aliases=[a["alias"] for a in node.get("aliases") or []],
+            aliases=[a["alias"] for a in node.get("aliases") or [] if a and a.get("alias")],
             source=project_path(seq.get("project")) or f"the source project of {seq['name']}",
             # An invisible source project is one we cannot write (as the SDK judges it).
             source_read_only=seq.get("project") is None or bool(seq["project"].get("readOnly")),
@@ -70,8 +72,13 @@ class Collection:
     description: str
 
     @classmethod
-    def from_gql(cls, node: Mapping[str, Any]) -> Collection:
-        return cls(node["id"], node["__typename"], node["name"], node.get("description") or "")
+    def from_gql(cls, node: Mapping[str, Any], model: str | None = None) -> Collection:
+        return cls(
+            str(need(node, "id", model)),
+            str(node.get("__typename")),
+            str(node.get("name")),
+            node.get("description") or "",
+        )
 
     @property
     def head(self) -> audit.Head | None:
@@ -130,3 +137,27 @@ def version_number(text: str) -> int:
 
 def show(number: int | None) -> str:
     return "nothing" if number is None else f"v{number}"
+
+
+def need(node: Mapping[str, Any] | None, key: str, model: str | None = None) -> Any:
+    """``node[key]`` where W&B may answer null (the SDK types the field nullable): a clean error."""
+    value = node.get(key) if isinstance(node, Mapping) else None
+    if value is None:
+        raise RegistryError(
+            f"W&B answered null for {key!r} where aliasgate needs it; try again, and report it if it persists",
+            model=model,
+        )
+    return value
+
+
+def edges(node: Mapping[str, Any] | None, key: str, model: str | None = None) -> list[Mapping[str, Any]]:
+    """The edges of the connection ``node[key]`` (null connection: a clean error; null edges skipped)."""
+    return [e for e in need(node, key, model).get("edges") or [] if isinstance(e, Mapping)]
+
+
+def next_cursor(conn: Mapping[str, Any], model: str | None = None) -> str | None:
+    """The cursor of the next page, or None on the last page."""
+    page = need(conn, "pageInfo", model)
+    if not page.get("hasNextPage"):
+        return None
+    return str(need(page, "endCursor", model))

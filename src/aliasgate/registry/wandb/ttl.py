@@ -17,7 +17,7 @@ from aliasgate.registry import TtlState
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.client import OutcomeUnknown
 from aliasgate.registry.wandb.project import Project
-from aliasgate.registry.wandb.shapes import LEGACY_REGISTRY, REGISTRY_PREFIX, coll_path
+from aliasgate.registry.wandb.shapes import LEGACY_REGISTRY, REGISTRY_PREFIX, coll_path, need
 
 DISABLED = -2  # no TTL, and not inheriting the team default
 INHERIT = -1  # follow the team default TTL
@@ -69,8 +69,8 @@ class TtlStore:
                 if node is None or (node.get("artifact") or {}).get("state") != "COMMITTED":
                     continue
                 art = node["artifact"]
-                number = int(node["versionIndex"])
-                self._ids[(c, number)] = str(art["id"])
+                number = int(need(node, "versionIndex", model))
+                self._ids[(c, number)] = str(need(art, "id", model))
                 out[number] = decode(
                     art.get("ttlDurationSeconds"),
                     art.get("ttlIsInherited"),
