@@ -28,6 +28,7 @@ AUTO_TYPES = ("run_table", "code", "job", "wandb-history")
 TTL_INHERIT = -1
 TTL_DISABLED = -2
 REGISTRY_PREFIX = "wandb-registry-"
+SDK_MAX_METADATA_KEYS = 100  # wandb 0.31.0 wandb/sdk/artifacts/_validators.py MAX_ARTIFACT_METADATA_KEYS
 DEFAULT_FEATURES = (
     "PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP",
     "ARTIFACT_TAGS",
@@ -214,6 +215,9 @@ class State:
         # Fault injection: artifact id -> the error W&B gives for a metadata write to it
         # (a size limit, an org policy); the rest of the same request still runs.
         self.refuse_updates: dict[int, str] = {}
+        # Fault injection: "Type.field" pairs answered null (fields the SDK types as nullable).
+        self.nulls: set[str] = set()
+        self.redirects: dict[tuple[str, str], int] = {}  # (entity, project) casefolded -> project id
         self._ids: dict[str, int] = {}
 
     def _next(self, kind: str) -> int:
@@ -328,7 +332,9 @@ class State:
     ) -> Artifact:
         """What ``run.log_artifact`` ends in: a committed version of a sequence, ``latest`` moved.
 
-        ``version_index`` lets seeding reproduce gaps (indexes are never reused)."""
+        ``version_index`` lets seeding reproduce gaps (indexes are never reused). The SDK
+        refuses to create an artifact over its metadata key limit, so this does too."""
+        sdk_validate_metadata(metadata or {})
         seq = self.find_collection(project, name)
         if seq is None:
             seq = self._new_collection(project, name, "SEQUENCE", type_name)
@@ -380,10 +386,39 @@ class State:
         raise KeyError(username)
 
     def find_project(self, entity: str | None, name: str | None) -> Project | None:
+        """W&B resolves entity and project names case-insensitively and answers with its own
+        (the wandb SDK re-targets to the names in the answer: ``Artifact._from_membership``,
+        "uppercase vs lowercase, migrated legacy model registry"); a migrated project answers
+        for its old path (``redirects``)."""
+        key = (str(entity).casefold(), str(name).casefold())
         for project in self.projects.values():
-            if project.entity == entity and project.name == name:
+            if (project.entity.casefold(), project.name.casefold()) == key:
                 return project
-        return None
+        moved = self.redirects.get(key)
+        return self.projects.get(moved) if moved is not None else None
+
+    def find_entity(self, name: str | None) -> Entity | None:
+        """An entity by name, case-insensitively (as W&B looks names up)."""
+        found = self.entities.get(name or "")
+        if found is None:
+            found = next((e for k, e in self.entities.items() if k.casefold() == str(name).casefold()), None)
+        return found
+
+    def redirect(self, entity: str, name: str, to: Project) -> None:
+        """Answer ``entity/name`` with ``to`` (a migrated legacy Model Registry)."""
+        self.redirects[(entity.casefold(), name.casefold())] = to.id
+
+    # -- what the wandb SDK itself enforces (client side), so tests can judge from its side ------
+
+    def sdk_load(self, project: Project, name: str) -> dict[str, Any]:
+        """The metadata ``wandb.Api().artifact(path)`` would give for ``coll:alias`` / ``coll:vN``,
+        or the ValueError it raises: the SDK validates metadata on every load
+        (``Artifact._assign_attrs`` -> ``validate_metadata``, at most ``SDK_MAX_METADATA_KEYS``
+        top-level keys)."""
+        membership = self.membership_by_name(project, name)
+        if membership is None:
+            raise KeyError(name)
+        return sdk_validate_metadata(json.loads(self.artifacts[membership.artifact_id].metadata or "{}"))
 
     def find_collection(self, project: Project, name: str) -> Collection | None:
         for coll in self.collections.values():
@@ -787,6 +822,14 @@ class State:
         for coll in sorted(self.collections.values(), key=lambda c: c.id):
             if coll.project_id == project.id and coll.state == "READY":
                 yield coll
+
+
+def sdk_validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The wandb SDK's ``validate_metadata`` (``wandb/sdk/artifacts/_validators.py``), which runs
+    on ``Artifact(metadata=...)``, on the ``metadata`` setter and on every load from the server."""
+    if len(metadata) > SDK_MAX_METADATA_KEYS:
+        raise ValueError(f"Artifact must not have more than {SDK_MAX_METADATA_KEYS!r} metadata keys.")
+    return metadata
 
 
 def validate_alias(alias: str) -> None:
