@@ -602,41 +602,19 @@ class State:
             raise GraphQLFault(self.refuse_updates[art.id])
         metadata = data.get("metadata")
         if metadata is not None:
-            try:
-                parsed = json.loads(metadata)
-            except (TypeError, ValueError):
-                raise GraphQLFault("metadata is not valid JSON") from None
-            if not isinstance(parsed, dict):
-                raise GraphQLFault("metadata must be a JSON object")
+            _json_object(metadata)
         ttl = data.get("ttlDurationSeconds")
         if ttl is not None:
             self._check_ttl(art, ttl)
-        if data.get("aliases") is not None:  # legacy full-list replace, scoped to the named collections
-            by_coll: dict[str, list[str]] = {}
-            for item in data["aliases"]:
-                by_coll.setdefault(item["artifactCollectionName"], []).append(item["alias"])
-            for coll_name, wanted in by_coll.items():
-                coll = self.find_collection(source, coll_name)
-                membership = self.membership(coll, art) if coll else None
-                if coll is None or membership is None:
-                    raise GraphQLFault(f"artifact is not a version of {coll_name}")
-                for alias in self.aliases_of(membership):
-                    if alias.alias not in wanted and alias.alias != "latest":
-                        del coll.aliases[alias.alias]
-                for alias_name in wanted:
-                    validate_alias(alias_name)
-                    self._set_alias(coll, alias_name, membership)
+        if data.get("aliases") is not None:
+            self._replace_aliases(source, art, data["aliases"])
         if metadata is not None:
             art.metadata = metadata
         if data.get("description") is not None:
             art.description = data["description"]
         if ttl is not None and self._may_set_ttl(account, source):
-            if ttl == TTL_INHERIT:
-                art.ttl_inherited, art.ttl_own = True, None
-            elif ttl == TTL_DISABLED:
-                art.ttl_inherited, art.ttl_own = False, None
-            else:
-                art.ttl_inherited, art.ttl_own = False, int(ttl)
+            art.ttl_inherited = ttl == TTL_INHERIT
+            art.ttl_own = int(ttl) if ttl > 0 else None
         for tag in data.get("tagsToAdd") or []:
             if tag["tagName"] not in art.tags:
                 art.tags.append(tag["tagName"])
@@ -645,6 +623,23 @@ class State:
                 art.tags.remove(tag["tagName"])
         art.updated_at = self.clock.now()
         return art
+
+    def _replace_aliases(self, source: Project, art: Artifact, items: list[dict[str, Any]]) -> None:
+        """The legacy full-list replace of ``updateArtifact(aliases:)``, scoped to the named collections."""
+        by_coll: dict[str, list[str]] = {}
+        for item in items:
+            by_coll.setdefault(item["artifactCollectionName"], []).append(item["alias"])
+        for coll_name, wanted in by_coll.items():
+            coll = self.find_collection(source, coll_name)
+            membership = self.membership(coll, art) if coll else None
+            if coll is None or membership is None:
+                raise GraphQLFault(f"artifact is not a version of {coll_name}")
+            for alias in self.aliases_of(membership):
+                if alias.alias not in wanted and alias.alias != "latest":
+                    del coll.aliases[alias.alias]
+            for alias_name in wanted:
+                validate_alias(alias_name)
+                self._set_alias(coll, alias_name, membership)
 
     def _check_ttl(self, art: Artifact, ttl: int) -> None:
         if ttl not in (TTL_INHERIT, TTL_DISABLED) and ttl <= 0:
@@ -822,6 +817,16 @@ class State:
         for coll in sorted(self.collections.values(), key=lambda c: c.id):
             if coll.project_id == project.id and coll.state == "READY":
                 yield coll
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text)
+    except (TypeError, ValueError):
+        raise GraphQLFault("metadata is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise GraphQLFault("metadata must be a JSON object")
+    return parsed
 
 
 def sdk_validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
