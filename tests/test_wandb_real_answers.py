@@ -172,6 +172,24 @@ def test_a_human_key_resolves_the_single_organization_of_its_personal_entity(
     assert "move bert-classifier:production v2 -> v4" in plan.stdout
 
 
+def test_a_personal_entity_in_several_organizations_must_name_one(
+    wandb_world: WandbWorld, wandb_cli, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    state = wandb_world.state
+    state.add_org("umbrella", "umbrella-org")
+    hugo = state.add_account("hugo", HUMAN_KEY, teams={"ml": "member"}, org="acme", org_role="member")
+    hugo.other_orgs.append("umbrella")
+    wandb_world.demo.registry.registry_roles["hugo"] = "admin"
+    policy = str(demo.policy())
+    wandb_world.use(monkeypatch, HUMAN_KEY)
+    plan = wandb_cli("plan", "-p", policy, "--registry", "wandb://wandb-registry-model")
+    assert plan.code == 1, plan.output
+    assert "several organizations (acme-org, umbrella-org)" in plan.output
+    wandb_world.use(monkeypatch, HUMAN_KEY, WANDB_ORGANIZATION="acme")  # the organization's name
+    named = wandb_cli("plan", "-p", policy, "--registry", "wandb://wandb-registry-model")
+    assert named.code == 0, named.output
+
+
 def test_a_personal_entity_in_no_organization_gets_a_clear_message(
     wandb_world: WandbWorld, wandb_cli, demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -219,7 +219,7 @@ def _user_teams(user: Account, info: graphql.GraphQLResolveInfo) -> dict[str, An
 @resolves("User", "organizations")
 def _user_orgs(user: Account, info: graphql.GraphQLResolveInfo) -> list[Any]:
     state = _state(info)
-    return [state.orgs[user.org]] if user.org in state.orgs else []
+    return [state.orgs[name] for name in user.orgs if name in state.orgs]
 
 
 @resolves("Entity", "id")

@@ -92,6 +92,11 @@ class Account:
     api_keys: list[str]
     org: str | None = None
     org_role: str | None = None  # admin | member (of the organization)
+    other_orgs: list[str] = field(default_factory=list)  # a person may belong to several
+
+    @property
+    def orgs(self) -> list[str]:
+        return ([self.org] if self.org else []) + self.other_orgs
 
 
 @dataclass
