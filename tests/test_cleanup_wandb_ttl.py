@@ -399,24 +399,25 @@ def test_a_stopped_cleanup_sends_no_ttl_write(small: World, tmp_path: Any) -> No
 
 def test_ttl_states_and_the_decision_for_one_version() -> None:
     from aliasgate import native_ttl as nt
+    from aliasgate.registry.wandb.ttl import decode
 
-    assert nt.TtlState.from_wandb(-2, False).disabled
-    assert not nt.TtlState.from_wandb(-2, True).disabled  # inherits: a team default may come later
-    assert nt.TtlState.from_wandb(0, True).describe() == "team default (none set)"
-    own = nt.TtlState.from_wandb(DAY, False)
-    assert (own.seconds, own.describe(), own.matches(DAY), own.matches(nt.DISABLED)) == (
+    assert decode(-2, False).disabled
+    assert not decode(-2, True).disabled  # inherits: a team default may come later
+    assert decode(0, True).describe() == "team default (none set)"
+    own = decode(DAY, False)
+    assert (own.seconds, own.describe(), nt.matches(own, DAY), nt.matches(own, nt.DISABLED)) == (
         DAY,
         "1d",
         True,
         False,
     )
     assert nt.change("m", 1, None, "kept").action == nt.SKIP
-    linked = nt.TtlState.from_wandb(-2, False, registry_linked=True)
+    linked = decode(-2, False, registry_linked=True)
     assert nt.change("m", 1, linked, "kept").action == nt.SKIP
-    auto = nt.TtlState.from_wandb(DAY, False, artifact_type="wandb-history")
+    auto = decode(DAY, False, artifact_type="wandb-history")
     assert nt.change("m", 1, auto, "kept").action == nt.SKIP
-    assert nt.change("m", 1, nt.TtlState.from_wandb(-2, False), "kept").action == nt.UNCHANGED
-    assert nt.change("m", 1, nt.TtlState.from_wandb(-2, True), "kept").action == nt.WRITE
+    assert nt.change("m", 1, decode(-2, False), "kept").action == nt.UNCHANGED
+    assert nt.change("m", 1, decode(-2, True), "kept").action == nt.WRITE
     assert nt.change("m", 1, own, "kept").action == nt.WRITE
 
 

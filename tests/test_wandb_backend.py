@@ -17,10 +17,11 @@ import pytest
 from aliasgate import audit, secrets
 from aliasgate.errors import AuthError, Conflict, ExitCode, InvalidInput, NotFound, RegistryError
 from aliasgate.model import AliasOp, VersionId
-from aliasgate.registry import open_registry, wandb_gql
+from aliasgate.registry import open_registry
 from aliasgate.registry import wandb as wandb_backend
 from aliasgate.registry.http import Transport
 from aliasgate.registry.wandb import WandbRegistry
+from aliasgate.registry.wandb import documents as wandb_gql
 from tests.servers.wandb_double import ALICE_KEY, CI_KEY, VIEWER_KEY, WandbDouble, demo, resolvers
 from tests.wandb_fixtures import DEMO_SEED, WandbWorld
 
@@ -544,3 +545,29 @@ def test_failure_between_the_move_and_its_record_is_completed_by_reading(
     assert statuses == [500, 200]
     log = registry.audit_log("bert-classifier")
     assert log.records == [record] and audit.verify(log).ok
+
+
+def test_the_backend_imports_only_the_shared_value_modules() -> None:
+    import ast
+    from pathlib import Path
+
+    allowed = {
+        "aliasgate",
+        "aliasgate.model",
+        "aliasgate.errors",
+        "aliasgate.audit",
+        "aliasgate.secrets",
+        "aliasgate.registry",
+        "aliasgate.registry.http",
+    }
+    package = Path(wandb_backend.__file__).parent
+    seen = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("aliasgate"):
+                seen.add(node.module)
+            elif isinstance(node, ast.Import):
+                seen.update(a.name for a in node.names if a.name.startswith("aliasgate"))
+    core = {m for m in seen if not m.startswith("aliasgate.registry.wandb")}
+    assert core <= allowed, sorted(core - allowed)
+    assert "aliasgate.registry" in core  # the neutral TtlState comes from the protocol module

@@ -104,3 +104,44 @@ def test_sdk_public_api_against_the_double(wandb_world: WandbWorld, wandb_sdk: P
     assert {"addAliases", "deleteAliases", "updateArtifact", "deleteArtifact", "unlinkArtifact"} <= fields
     refused = [e for e in wandb_world.journal.entries if e.account == "alice" and e.errors]
     assert refused and "protected alias 'production'" in refused[0].errors[0]
+
+
+def test_what_aliasgate_writes_stays_loadable_by_the_sdk(
+    wandb_world: WandbWorld, wandb_sdk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case-variant URI and a version at the SDK's 100-key limit: the SDK re-targets to W&B's
+    names as the double answers them, loads every version aliasgate touched, and refuses a 101-key
+    version exactly as the double's model of the limit says."""
+    from aliasgate.model import AliasOp
+    from aliasgate.registry import open_registry
+    from tests.servers.wandb_double import CI_KEY
+
+    state, project = wandb_world.state, wandb_world.demo.project
+    _, _, art = state.version_of(project, "bert-classifier", 4)
+    metadata = json.loads(art.metadata or "{}")
+    metadata.update({f"note_{i:03d}": "x" for i in range(100 - len(metadata))})
+    art.metadata = json.dumps(metadata)
+    _, _, over = state.version_of(project, "bert-tokenizer", 2)
+    over.metadata = json.dumps({f"k{i}": "x" for i in range(101)})  # not written by the SDK or us
+
+    wandb_world.use(monkeypatch)
+    registry = open_registry("wandb://ML/Demo")
+    record = {"kind": "manual", "model": "bert-classifier", "alias": "production", "from": 2, "to": 4}
+    registry.apply([AliasOp("bert-classifier", "production", 2, 4)], [record])
+    registry.close()
+
+    paths = ["ML/Demo/bert-classifier:production", "ml/demo/bert-classifier:v2", "ml/demo/bert-tokenizer:v2"]
+    proc = subprocess.run(
+        [str(wandb_sdk), str(CLIENT), "--load", wandb_world.url, CI_KEY, *paths],
+        env=sdk_env(tmp_path, wandb_world.url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])["loaded"]
+    assert loaded[paths[0]] == {"entity": "ml", "project": "demo", "version": "v4", "metadata_keys": 100}
+    assert "error" not in loaded[paths[1]]  # the previous holder
+    assert "more than 100 metadata keys" in loaded[paths[2]]["error"]
+    with pytest.raises(ValueError, match="more than 100 metadata keys"):
+        state.sdk_load(project, "bert-tokenizer:v2")

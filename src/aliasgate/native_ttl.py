@@ -26,17 +26,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aliasgate.durations import format_duration
 from aliasgate.errors import AliasgateError, AuthError, ExitCode, InvalidInput
 from aliasgate.model import AliasOp, VersionId, iso
 from aliasgate.provenance import Provenance
+from aliasgate.registry import NativeTtl, TtlState
 
-DISABLED = -2  # W&B: no TTL, and not inheriting the team default
-INHERIT = -1  # W&B: follow the team default TTL
-#: Artifact types W&B generates itself and accepts no TTL on (also every ``wandb-*`` type).
-AUTO_TYPES = ("run_table", "code", "job")
+__all__ = ["DISABLED", "TtlRegistry", "TtlState", "decide", "execute", "plan", "require"]
+
+#: How plans, results and audit records write the one TTL cleanup sets: "disabled" (no TTL, and
+#: no inherited default). A backend maps it to its own encoding (W&B happens to use the same).
+DISABLED = -2
 
 # What the plan does with one version's TTL.
 WRITE = "disable"
@@ -54,83 +56,24 @@ MAX_SHOWN = 5
 RECORD_VERSIONS = 200  # versions listed per `ttl` audit record
 
 
-@dataclass(frozen=True)
-class TtlState:
-    """A version's TTL as W&B reports it (``ttlDurationSeconds``, ``ttlIsInherited``)."""
-
-    seconds: int | None  # > 0: the TTL W&B applies; None: none applies (W&B reports <= 0)
-    inherited: bool  # follows the team default (which may change later)
-    artifact_type: str = ""
-    registry_linked: bool = False  # linked into a W&B Registry collection: W&B allows no TTL
-
-    @classmethod
-    def from_wandb(
-        cls, seconds: Any, inherited: Any, *, artifact_type: str = "", registry_linked: bool = False
-    ) -> TtlState:
-        value = int(seconds) if seconds is not None else 0
-        return cls(value if value > 0 else None, bool(inherited), artifact_type, registry_linked)
-
-    @property
-    def disabled(self) -> bool:
-        """No TTL now, and none a team default could bring later."""
-        return self.seconds is None and not self.inherited
-
-    @property
-    def auto_generated(self) -> bool:
-        return self.artifact_type in AUTO_TYPES or self.artifact_type.startswith("wandb-")
-
-    def matches(self, target: int) -> bool:
-        if target == DISABLED:
-            return self.disabled
-        if target == INHERIT:
-            return self.inherited
-        return not self.inherited and self.seconds == target
-
-    def describe(self) -> str:
-        if self.disabled:
-            return "disabled"
-        if self.inherited:
-            return (
-                f"team default {format_duration(self.seconds)}" if self.seconds else "team default (none set)"
-            )
-        assert self.seconds is not None
-        return format_duration(self.seconds)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "inherited": self.inherited}
-
-
 def describe_target(target: int) -> str:
+    return "disabled" if target == DISABLED else format_duration(target)
+
+
+def matches(state: TtlState, target: int) -> bool:
+    """Whether ``state`` is what writing ``target`` asked for."""
     if target == DISABLED:
-        return "disabled"
-    if target == INHERIT:
-        return "team default"
-    return format_duration(target)
+        return state.disabled
+    return not state.inherited and state.seconds == target
 
 
-@runtime_checkable
-class TtlRegistry(Protocol):
-    """What a backend offers for ``--native-ttl`` (only W&B has a native TTL)."""
-
-    uri: str
-
-    def ttl_states(self, model: str, numbers: Sequence[int]) -> dict[int, TtlState]:
-        """The TTL of each live version among ``numbers`` (absent: no such version)."""
-        ...
-
-    def set_ttl(self, model: str, number: int, seconds: int) -> None:
-        """Write the version's TTL and nothing else. Returns once W&B accepted the request,
-        which does not mean it applied it: re-read with :meth:`ttl_states`."""
-        ...
-
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
-        ...
+#: the capability, as cleanup knows it (declared beside the Registry protocol)
+TtlRegistry = NativeTtl
 
 
-def require(registry: Any) -> TtlRegistry:
-    """The registry as a TtlRegistry, or a clear usage error (exit 2) before planning."""
-    if not isinstance(registry, TtlRegistry):
+def require(registry: Any) -> NativeTtl:
+    """The registry as a NativeTtl, or a clear usage error (exit 2) before planning."""
+    if not isinstance(registry, NativeTtl):
         raise InvalidInput(
             f"--native-ttl is W&B only: {registry.uri} has no native TTL "
             "(cleanup deletes by the policy's ttl on every backend; drop --native-ttl)"
@@ -142,15 +85,9 @@ def require(registry: Any) -> TtlRegistry:
 
 
 @dataclass(frozen=True)
-class TtlChange:
-    """What happens to one kept version's W&B TTL, and why."""
-
+class _OfVersion:
     model: str
     number: int
-    action: str  # disable | unchanged | skip
-    before: TtlState | None
-    why: str  # the keep reason (disable, unchanged) or why no TTL can be written (skip)
-    target: int = DISABLED
 
     @property
     def id(self) -> VersionId:
@@ -158,6 +95,16 @@ class TtlChange:
 
     def __str__(self) -> str:
         return f"{self.model}:v{self.number}"
+
+
+@dataclass(frozen=True)
+class TtlChange(_OfVersion):
+    """What happens to one kept version's W&B TTL, and why."""
+
+    action: str  # disable | unchanged | skip
+    before: TtlState | None
+    why: str  # the keep reason (disable, unchanged) or why no TTL can be written (skip)
+    target: int = DISABLED
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -212,17 +159,12 @@ def decide(cleanup_plan: Any, states: Mapping[VersionId, TtlState]) -> TtlPlan:
         for v in cleanup_plan.kept
     )
     notes = []
-    linked = [c for c in changes if c.before is not None and c.before.registry_linked]
-    if linked:
-        notes.append(
-            f"{len(linked)} kept version(s) are linked into a W&B Registry collection ({_shown(linked)}): "
-            "W&B switched their TTL off when they were linked and accepts none; left alone"
-        )
-    auto = [c for c in changes if c.action == SKIP and c.before is not None and c.before.auto_generated]
-    if auto:
-        notes.append(
-            f"{len(auto)} kept version(s) have a type W&B accepts no TTL on ({_shown(auto)}); left alone"
-        )
+    fixed: dict[str, list[TtlChange]] = {}  # one note per cause the registry gave
+    for c in changes:
+        if c.action == SKIP and c.before is not None and c.before.fixed_note:
+            fixed.setdefault(c.before.fixed_note, []).append(c)
+    for note, group in fixed.items():
+        notes.append(note.format(count=len(group), shown=_shown(group)))
     gone = [c for c in changes if c.before is None]
     if gone:
         notes.append(f"{len(gone)} kept version(s) were gone when their TTL was read ({_shown(gone)})")
@@ -232,10 +174,8 @@ def decide(cleanup_plan: Any, states: Mapping[VersionId, TtlState]) -> TtlPlan:
 def change(model: str, number: int, state: TtlState | None, why: str) -> TtlChange:
     if state is None:
         return TtlChange(model, number, SKIP, None, "gone since planning")
-    if state.registry_linked:
-        return TtlChange(model, number, SKIP, state, "linked into a W&B Registry collection: no TTL allowed")
-    if state.auto_generated:
-        return TtlChange(model, number, SKIP, state, f"W&B accepts no TTL on {state.artifact_type} artifacts")
+    if state.fixed is not None:
+        return TtlChange(model, number, SKIP, state, state.fixed)
     if state.disabled:
         return TtlChange(model, number, UNCHANGED, state, why)
     return TtlChange(model, number, WRITE, state, why)
@@ -250,17 +190,12 @@ def _shown(changes: Sequence[TtlChange]) -> str:
 
 
 @dataclass(frozen=True)
-class TtlOutcome:
-    model: str
-    number: int
+class TtlOutcome(_OfVersion):
     status: str  # applied | ignored | failed | gone | not-started
     before: TtlState | None
     after: TtlState | None = None
     target: int = DISABLED
     message: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.model}:v{self.number}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -361,7 +296,7 @@ def execute(
         if stop.is_set() or fatal.is_set():
             return c, False
         try:
-            reg.set_ttl(c.model, c.number, c.target)
+            reg.disable_ttl(c.model, c.number)
         except AuthError as exc:  # every other write would be refused the same way
             errors[c.id] = str(exc)
             fatal.set()
@@ -434,7 +369,7 @@ def _outcome(
         return TtlOutcome(c.model, c.number, FAILED, c.before, None, c.target, error or "not re-read")
     if after is None:
         return TtlOutcome(c.model, c.number, GONE, c.before, None, c.target, error or "deleted meanwhile")
-    if after.matches(c.target):
+    if matches(after, c.target):
         return TtlOutcome(c.model, c.number, APPLIED, c.before, after, c.target)
     if error is not None:
         return TtlOutcome(c.model, c.number, FAILED, c.before, after, c.target, error)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from aliasgate.audit import AuditLog
@@ -105,6 +106,60 @@ class BatchDeletes(Protocol):
         same last-moment alias re-check, one audit record per deletion that happened and none for
         one that did not, sealed in the order of the deletions. One result per number. Raises
         only when nothing was deleted."""
+        ...
+
+
+@dataclass(frozen=True)
+class TtlState:
+    """A version's registry-native expiry (TTL) in neutral terms; each backend decodes its own
+    encoding into this (cleanup ``--native-ttl`` reads and decides on it)."""
+
+    seconds: int | None  # > 0: the TTL that applies now; None: none applies
+    inherited: bool  # follows the owner's default TTL (which may change later)
+    #: why the registry accepts no TTL on this version (cleanup leaves it alone); None: it does
+    fixed: str | None = None
+    #: one line for the plan about every version left alone for this cause (``{count}`` and
+    #: ``{shown}`` are filled in), so versions with the same cause are reported together
+    fixed_note: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """No TTL now, and none a default could bring later."""
+        return self.seconds is None and not self.inherited
+
+    def describe(self) -> str:
+        from aliasgate.durations import format_duration
+
+        if self.disabled:
+            return "disabled"
+        if self.inherited:
+            return (
+                f"team default {format_duration(self.seconds)}" if self.seconds else "team default (none set)"
+            )
+        assert self.seconds is not None
+        return format_duration(self.seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "inherited": self.inherited}
+
+
+@runtime_checkable
+class NativeTtl(Protocol):
+    """Optional: a backend whose registry expires versions itself (W&B's artifact TTL)."""
+
+    uri: str
+
+    def ttl_states(self, model: str, numbers: Sequence[int]) -> dict[int, TtlState]:
+        """The TTL of each live version among ``numbers`` (absent: no such version)."""
+        ...
+
+    def disable_ttl(self, model: str, number: int) -> None:
+        """Write "no TTL, and no inherited default" on the version and nothing else. Returns once
+        the registry accepted the request, which does not mean it applied it: re-read."""
+        ...
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
         ...
 
 

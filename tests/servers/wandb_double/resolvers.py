@@ -137,7 +137,7 @@ def _server_info(_: Any, info: graphql.GraphQLResolveInfo) -> dict[str, Any]:
 
 @resolves("Query", "entity")
 def _entity(_: Any, info: graphql.GraphQLResolveInfo, name: str | None = None) -> Entity | None:
-    return _state(info).entities.get(name or "")
+    return _state(info).find_entity(name)
 
 
 @resolves("Query", "organization")
@@ -219,7 +219,7 @@ def _user_teams(user: Account, info: graphql.GraphQLResolveInfo) -> dict[str, An
 @resolves("User", "organizations")
 def _user_orgs(user: Account, info: graphql.GraphQLResolveInfo) -> list[Any]:
     state = _state(info)
-    return [state.orgs[user.org]] if user.org in state.orgs else []
+    return [state.orgs[name] for name in user.orgs if name in state.orgs]
 
 
 @resolves("Entity", "id")
@@ -775,4 +775,15 @@ def execute(
         operation_name=operation_name,
         context_value=Context(state, account),
         field_resolver=default_resolver,
+        middleware=[_answer_null] if state.nulls else None,
     )  # type: ignore[return-value]
+
+
+def _answer_null(resolve: Any, parent: Any, info: graphql.GraphQLResolveInfo, **args: Any) -> Any:
+    """``State.nulls``: answer null for a field the SDK types as nullable (``Type.field``; an
+    interface field counts for its implementations)."""
+    parent_type = info.parent_type
+    names = {parent_type.name, *(i.name for i in getattr(parent_type, "interfaces", ()))}
+    if any(f"{n}.{info.field_name}" in _state(info).nulls for n in names):
+        return None
+    return resolve(parent, info, **args)

@@ -2,6 +2,7 @@
 
 Usage: python sdk_client.py BASE_URL ADMIN_KEY MEMBER_KEY  (the double seeded by ``demo(seed=...)``)
        python sdk_client.py --documents                   (print the SDK's GraphQL documents we mirror)
+       python sdk_client.py --load BASE_URL KEY PATH...    (what ``api.artifact(PATH)`` gives for each)
 
 Prints one JSON object with what the SDK saw. Any exception the SDK raises is
 reported with its type and message, so the conformance test can tell "the
@@ -145,9 +146,32 @@ def documents() -> dict[str, Any]:
     return out
 
 
+def load(base_url: str, key: str, *paths: str) -> dict[str, Any]:
+    """Each path as an SDK user loads it: the names the SDK re-targets to, or the error it raises."""
+    import wandb
+
+    api = wandb.Api(api_key=key, overrides={"base_url": base_url})
+    out: dict[str, Any] = {"wandb_version": wandb.__version__, "loaded": {}}
+    for path in paths:
+        try:
+            art = api.artifact(path)
+            out["loaded"][path] = {
+                "entity": art.entity,
+                "project": art.project,
+                "version": art.version,
+                "metadata_keys": len(art.metadata),
+            }
+        except Exception as exc:
+            out["loaded"][path] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--documents"]:
         print(json.dumps(documents()))
+        sys.exit(0)
+    if sys.argv[1:2] == ["--load"]:
+        print(json.dumps(load(*sys.argv[2:]), default=str))
         sys.exit(0)
     try:
         result = main(*sys.argv[1:4])

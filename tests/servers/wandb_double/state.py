@@ -28,6 +28,7 @@ AUTO_TYPES = ("run_table", "code", "job", "wandb-history")
 TTL_INHERIT = -1
 TTL_DISABLED = -2
 REGISTRY_PREFIX = "wandb-registry-"
+SDK_MAX_METADATA_KEYS = 100  # wandb 0.31.0 wandb/sdk/artifacts/_validators.py MAX_ARTIFACT_METADATA_KEYS
 DEFAULT_FEATURES = (
     "PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP",
     "ARTIFACT_TAGS",
@@ -91,6 +92,11 @@ class Account:
     api_keys: list[str]
     org: str | None = None
     org_role: str | None = None  # admin | member (of the organization)
+    other_orgs: list[str] = field(default_factory=list)  # a person may belong to several
+
+    @property
+    def orgs(self) -> list[str]:
+        return ([self.org] if self.org else []) + self.other_orgs
 
 
 @dataclass
@@ -214,6 +220,9 @@ class State:
         # Fault injection: artifact id -> the error W&B gives for a metadata write to it
         # (a size limit, an org policy); the rest of the same request still runs.
         self.refuse_updates: dict[int, str] = {}
+        # Fault injection: "Type.field" pairs answered null (fields the SDK types as nullable).
+        self.nulls: set[str] = set()
+        self.redirects: dict[tuple[str, str], int] = {}  # (entity, project) casefolded -> project id
         self._ids: dict[str, int] = {}
 
     def _next(self, kind: str) -> int:
@@ -328,7 +337,9 @@ class State:
     ) -> Artifact:
         """What ``run.log_artifact`` ends in: a committed version of a sequence, ``latest`` moved.
 
-        ``version_index`` lets seeding reproduce gaps (indexes are never reused)."""
+        ``version_index`` lets seeding reproduce gaps (indexes are never reused). The SDK
+        refuses to create an artifact over its metadata key limit, so this does too."""
+        sdk_validate_metadata(metadata or {})
         seq = self.find_collection(project, name)
         if seq is None:
             seq = self._new_collection(project, name, "SEQUENCE", type_name)
@@ -380,10 +391,39 @@ class State:
         raise KeyError(username)
 
     def find_project(self, entity: str | None, name: str | None) -> Project | None:
+        """W&B resolves entity and project names case-insensitively and answers with its own
+        (the wandb SDK re-targets to the names in the answer: ``Artifact._from_membership``,
+        "uppercase vs lowercase, migrated legacy model registry"); a migrated project answers
+        for its old path (``redirects``)."""
+        key = (str(entity).casefold(), str(name).casefold())
         for project in self.projects.values():
-            if project.entity == entity and project.name == name:
+            if (project.entity.casefold(), project.name.casefold()) == key:
                 return project
-        return None
+        moved = self.redirects.get(key)
+        return self.projects.get(moved) if moved is not None else None
+
+    def find_entity(self, name: str | None) -> Entity | None:
+        """An entity by name, case-insensitively (as W&B looks names up)."""
+        found = self.entities.get(name or "")
+        if found is None:
+            found = next((e for k, e in self.entities.items() if k.casefold() == str(name).casefold()), None)
+        return found
+
+    def redirect(self, entity: str, name: str, to: Project) -> None:
+        """Answer ``entity/name`` with ``to`` (a migrated legacy Model Registry)."""
+        self.redirects[(entity.casefold(), name.casefold())] = to.id
+
+    # -- what the wandb SDK itself enforces (client side), so tests can judge from its side ------
+
+    def sdk_load(self, project: Project, name: str) -> dict[str, Any]:
+        """The metadata ``wandb.Api().artifact(path)`` would give for ``coll:alias`` / ``coll:vN``,
+        or the ValueError it raises: the SDK validates metadata on every load
+        (``Artifact._assign_attrs`` -> ``validate_metadata``, at most ``SDK_MAX_METADATA_KEYS``
+        top-level keys)."""
+        membership = self.membership_by_name(project, name)
+        if membership is None:
+            raise KeyError(name)
+        return sdk_validate_metadata(json.loads(self.artifacts[membership.artifact_id].metadata or "{}"))
 
     def find_collection(self, project: Project, name: str) -> Collection | None:
         for coll in self.collections.values():
@@ -567,41 +607,19 @@ class State:
             raise GraphQLFault(self.refuse_updates[art.id])
         metadata = data.get("metadata")
         if metadata is not None:
-            try:
-                parsed = json.loads(metadata)
-            except (TypeError, ValueError):
-                raise GraphQLFault("metadata is not valid JSON") from None
-            if not isinstance(parsed, dict):
-                raise GraphQLFault("metadata must be a JSON object")
+            _json_object(metadata)
         ttl = data.get("ttlDurationSeconds")
         if ttl is not None:
             self._check_ttl(art, ttl)
-        if data.get("aliases") is not None:  # legacy full-list replace, scoped to the named collections
-            by_coll: dict[str, list[str]] = {}
-            for item in data["aliases"]:
-                by_coll.setdefault(item["artifactCollectionName"], []).append(item["alias"])
-            for coll_name, wanted in by_coll.items():
-                coll = self.find_collection(source, coll_name)
-                membership = self.membership(coll, art) if coll else None
-                if coll is None or membership is None:
-                    raise GraphQLFault(f"artifact is not a version of {coll_name}")
-                for alias in self.aliases_of(membership):
-                    if alias.alias not in wanted and alias.alias != "latest":
-                        del coll.aliases[alias.alias]
-                for alias_name in wanted:
-                    validate_alias(alias_name)
-                    self._set_alias(coll, alias_name, membership)
+        if data.get("aliases") is not None:
+            self._replace_aliases(source, art, data["aliases"])
         if metadata is not None:
             art.metadata = metadata
         if data.get("description") is not None:
             art.description = data["description"]
         if ttl is not None and self._may_set_ttl(account, source):
-            if ttl == TTL_INHERIT:
-                art.ttl_inherited, art.ttl_own = True, None
-            elif ttl == TTL_DISABLED:
-                art.ttl_inherited, art.ttl_own = False, None
-            else:
-                art.ttl_inherited, art.ttl_own = False, int(ttl)
+            art.ttl_inherited = ttl == TTL_INHERIT
+            art.ttl_own = int(ttl) if ttl > 0 else None
         for tag in data.get("tagsToAdd") or []:
             if tag["tagName"] not in art.tags:
                 art.tags.append(tag["tagName"])
@@ -610,6 +628,23 @@ class State:
                 art.tags.remove(tag["tagName"])
         art.updated_at = self.clock.now()
         return art
+
+    def _replace_aliases(self, source: Project, art: Artifact, items: list[dict[str, Any]]) -> None:
+        """The legacy full-list replace of ``updateArtifact(aliases:)``, scoped to the named collections."""
+        by_coll: dict[str, list[str]] = {}
+        for item in items:
+            by_coll.setdefault(item["artifactCollectionName"], []).append(item["alias"])
+        for coll_name, wanted in by_coll.items():
+            coll = self.find_collection(source, coll_name)
+            membership = self.membership(coll, art) if coll else None
+            if coll is None or membership is None:
+                raise GraphQLFault(f"artifact is not a version of {coll_name}")
+            for alias in self.aliases_of(membership):
+                if alias.alias not in wanted and alias.alias != "latest":
+                    del coll.aliases[alias.alias]
+            for alias_name in wanted:
+                validate_alias(alias_name)
+                self._set_alias(coll, alias_name, membership)
 
     def _check_ttl(self, art: Artifact, ttl: int) -> None:
         if ttl not in (TTL_INHERIT, TTL_DISABLED) and ttl <= 0:
@@ -787,6 +822,24 @@ class State:
         for coll in sorted(self.collections.values(), key=lambda c: c.id):
             if coll.project_id == project.id and coll.state == "READY":
                 yield coll
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text)
+    except (TypeError, ValueError):
+        raise GraphQLFault("metadata is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise GraphQLFault("metadata must be a JSON object")
+    return parsed
+
+
+def sdk_validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The wandb SDK's ``validate_metadata`` (``wandb/sdk/artifacts/_validators.py``), which runs
+    on ``Artifact(metadata=...)``, on the ``metadata`` setter and on every load from the server."""
+    if len(metadata) > SDK_MAX_METADATA_KEYS:
+        raise ValueError(f"Artifact must not have more than {SDK_MAX_METADATA_KEYS!r} metadata keys.")
+    return metadata
 
 
 def validate_alias(alias: str) -> None:

@@ -88,22 +88,32 @@ COLLECTION_FIELDS = "__typename id name description"
 
 _VIEWER = "viewer { id username entity teams { edges { node { name } } } }"
 _FEATURES = "serverInfo { features { name isEnabled } }"
-_ORG_BY_ENTITY = "byEntity: entity(name: $entity) { name organization { name orgEntity { name } } }"
-_ORG_BY_NAME = "byName: organization(name: $entity) { name orgEntity { name } }"
+# A team entity's organization, or a personal entity's organizations (as the SDK resolves them).
+_ORGS = "name orgEntity { name }"
+_ORG_BY_ENTITY = f"byEntity: entity(name: $entity) {{ name organization {{ {_ORGS} }} user {{ organizations {{ {_ORGS} }} }} }}"
+_ORG_BY_NAME = f"byName: organization(name: $entity) {{ {_ORGS} }}"
+# The project as W&B names it (it resolves names case-insensitively and may answer with others).
+_NAMES = "here: project(name: $project, entityName: $entity) { name entity { name } }"
 
 
-def bootstrap(*, features: bool, org_of: bool) -> str:
-    """Who we are, what the server supports and (for a registry) the organization, in one request."""
-    params = "($entity: String!)" if org_of else ""
+def bootstrap(*, features: bool, org_of: bool, names: bool = False) -> str:
+    """Who we are, what the server supports, (for a registry) the organization and (when the
+    entity is known) the project's own names, in one request."""
+    params = [p for p, on in (("$entity: String!", org_of or names), ("$project: String!", names)) if on]
     parts = [_VIEWER]
     if features:
         parts.append(_FEATURES)
     if org_of:
         parts += [_ORG_BY_ENTITY, _ORG_BY_NAME]
-    return f"query AliasgateBootstrap{params} {{ {' '.join(parts)} }}"
+    if names:
+        parts.append(_NAMES)
+    signature = f"({', '.join(params)})" if params else ""
+    return f"query AliasgateBootstrap{signature} {{ {' '.join(parts)} }}"
 
 
 ORG_OF_ENTITY = f"query AliasgateOrganization($entity: String!) {{ {_ORG_BY_ENTITY} {_ORG_BY_NAME} }}"
+
+PROJECT_NAMES = f"query AliasgateProject($entity: String!, $project: String!) {{ {_NAMES} }}"
 
 
 def memberships(count: int, *, target: bool = False) -> str:
@@ -152,36 +162,28 @@ query AliasgateMoreAliases($id: ID!, $cursor: String) {
 }
 """
 
-VERSIONS = f"""
-query AliasgateVersions($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
+
+def _artifacts_page(operation: str, fields: str, node: str) -> str:
+    """One page of a collection's versions (with the collection, whose description is the head)."""
+    return f"""
+query {operation}($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
   project(name: $project, entityName: $entity) {{
     artifactCollection(name: $collection) {{
       {COLLECTION_FIELDS}
       artifacts(after: $cursor, first: $first, filters: $filters) {{
-        totalCount
-        pageInfo {{ endCursor hasNextPage }}
-        edges {{ version node {{ ...AliasgateArtifact }} }}
+        {fields}pageInfo {{ endCursor hasNextPage }}
+        edges {{ version node {{ {node} }} }}
       }}
     }}
   }}
 }}
-{ARTIFACT_FRAGMENT}
 """
 
+
+VERSIONS = _artifacts_page("AliasgateVersions", "totalCount ", "...AliasgateArtifact") + ARTIFACT_FRAGMENT
+
 # The audit trail: each live version's metadata, and the collection description (the head).
-AUDIT = f"""
-query AliasgateAudit($entity: String!, $project: String!, $collection: String!, $cursor: String, $first: Int!, $filters: JSONString) {{
-  project(name: $project, entityName: $entity) {{
-    artifactCollection(name: $collection) {{
-      {COLLECTION_FIELDS}
-      artifacts(after: $cursor, first: $first, filters: $filters) {{
-        pageInfo {{ endCursor hasNextPage }}
-        edges {{ version node {{ id metadata }} }}
-      }}
-    }}
-  }}
-}}
-"""
+AUDIT = _artifacts_page("AliasgateAudit", "", "id metadata")
 
 # Carriers for the records of a version about to be deleted: the newest live versions.
 NEWEST = f"""
@@ -304,7 +306,9 @@ mutation AliasgateSetTtl($input: UpdateArtifactInput!) {
 def all_documents() -> dict[str, str]:
     """Every document this module can produce (tests validate each against the W&B schema)."""
     docs = {
-        "bootstrap": bootstrap(features=True, org_of=True),
+        "bootstrap": bootstrap(features=True, org_of=True, names=True),
+        "bootstrap-names": bootstrap(features=True, org_of=False, names=True),
+        "project-names": PROJECT_NAMES,
         "bootstrap-plain": bootstrap(features=False, org_of=False),
         "organization": ORG_OF_ENTITY,
         "memberships": memberships(3),
