@@ -115,7 +115,7 @@ def resolve_registry(inputs: Inputs, env: Mapping[str, str]) -> str:
         return inputs.registry
     if env.get("PROMOTE_REGISTRY"):
         return env["PROMOTE_REGISTRY"]
-    if inputs.command in ("plan", "apply", "cleanup") and not inputs.plan_file:
+    if inputs.command in ("plan", "apply", "cleanup"):
         return policy_registry(inputs.policy) or DEFAULT_REGISTRY
     return DEFAULT_REGISTRY
 
@@ -166,8 +166,8 @@ def command_line(inputs: Inputs, env: Mapping[str, str]) -> list[str]:
         out = [] if _has_option(i.args, "-o", "--out") else ["-o", i.plan_file or default_plan_path(env)]
         return ["plan", "-p", i.policy, *reg, *out, *i.args]
     if i.command == "apply":
-        if i.plan_file:
-            return ["apply", i.plan_file, *reg, *dry, *i.args]
+        if i.plan_file:  # re-checked against the policy it was made from
+            return ["apply", i.plan_file, "-p", i.policy, *reg, *dry, *i.args]
         return ["apply", "-p", i.policy, *reg, *dry, *i.args]
     if i.command == "cleanup":
         ttl = ["--native-ttl"] if i.native_ttl and not _has_option(i.args, "--native-ttl") else []

@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def load_text(raw: bytes | str, filename: str, *, use_cache: bool = False) -> Po
         issues.extend(_schema_issues(data, filename, marks))
     bad_paths = {_path_key(i.path) for i in issues}
     builder = _Builder(filename, marks, issues, bad_paths)
-    policy = builder.build(data, sha)
+    policy = replace(builder.build(data, sha), text=text)
     if issues:
         issues.sort(key=lambda i: (i.line, i.column, i.path))
         raise PolicyError(_dedupe(issues))
