@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
-from functools import cache
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,10 @@ def _pattern(def_name: str | None) -> re.Pattern[str]:
     return re.compile(text)
 
 
-def _translate(error: Any, def_ids: dict[int, str], where_in: Any) -> Iterator[tuple[PathT, str, bool]]:
+Found = Iterator[tuple[PathT, str, bool]]
+
+
+def _translate(error: Any, def_ids: dict[int, str], where_in: Any) -> Found:
     """jsonschema's messages, rewritten for people: (path, message, points-at-key)."""
     path = where_in(error)
     sch = error.schema if isinstance(error.schema, Mapping) else {}
@@ -133,89 +136,73 @@ def _translate(error: Any, def_ids: dict[int, str], where_in: Any) -> Iterator[t
     inst = error.instance
     where = DEF_NAMES.get(def_ids.get(id(sch), "?"), "here")
     if v == "additionalProperties":
-        import difflib
-
-        allowed = sorted(sch.get("properties", {}))
-        for key in sorted(set(inst) - set(allowed)):
-            hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            msg = f"unknown key {key!r} in {where}"
-            msg += f"; did you mean {hint[0]!r}?" if hint else f"; expected one of: {', '.join(allowed)}"
-            yield (*path, key), msg, True
-        return
-    if v == "oneOf" and "x-discriminator" in sch and isinstance(inst, Mapping):
-        kinds = list(sch["x-discriminator"])
-        present = [k for k in kinds if k in inst]
-        noun = "a promotion" if "bundle" in kinds else "a gate"
-        if len(present) > 1:
-            if noun == "a promotion":
-                yield path, "a promotion names either `model` or `bundle`, not both", False
-            else:
-                yield (
-                    path,
-                    f"{noun} has one kind; found {' and '.join(present)}: split it into separate gates",
-                    False,
-                )
-        else:
-            keys = ", ".join(repr(k) for k in inst) or "none"
-            yield path, f"{noun} needs exactly one of: {', '.join(kinds)} (found keys: {keys})", False
-        return
-    if "x-message" in sch and v in ("pattern", "const", "enum", "oneOf", "anyOf", "type", "not"):
+        yield from _unknown_keys(path, sch, inst, where)
+    elif v == "oneOf" and "x-discriminator" in sch and isinstance(inst, Mapping):
+        yield (*_discriminator(path, sch, inst), False)
+    elif "x-message" in sch and v in ("pattern", "const", "enum", "oneOf", "anyOf", "type", "not"):
         if v == "type" and not _scalar(inst):
             yield path, f"expected {_type_name(sch.get('type'))}, got {describe(inst)}", False
-            return
-        shown = f" (got {describe(inst)})" if _scalar(inst) else ""
-        yield path, f"{sch['x-message']}{shown}", False
-        return
-    if v == "required":
-        missing = [k for k in error.validator_value if k not in inst]
-        for key in missing:
+        else:
+            shown = f" (got {describe(inst)})" if _scalar(inst) else ""
+            yield path, f"{sch['x-message']}{shown}", False
+    elif v == "required":
+        for key in [k for k in error.validator_value if k not in inst]:
             yield path, f"missing required key {key!r} in {where}", False
-        return
-    if v == "type":
-        yield path, f"expected {_type_name(error.validator_value)}, got {describe(inst)}", False
-        return
-    if v == "enum":
-        yield (
-            path,
-            f"expected one of {', '.join(map(str, error.validator_value))}, got {describe(inst)}",
-            False,
-        )
-        return
-    if v == "const":
-        yield path, f"expected {error.validator_value!r}, got {describe(inst)}", False
-        return
-    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
-        yield path, f"must be {op} {error.validator_value}, got {describe(inst)}", False
-        return
-    if v == "minItems":
-        yield path, f"needs at least {error.validator_value} item(s)", False
-        return
-    if v == "uniqueItems":
-        yield path, "contains the same item twice", False
-        return
-    if v in ("minLength", "minProperties"):
-        yield path, "must not be empty", False
-        return
-    if v == "dependentRequired":
+    elif v == "dependentRequired":
         for key, needs in error.validator_value.items():
-            if key in inst:
-                for need in needs:
-                    if need not in inst:
-                        yield (*path, key), f"`{key}` only applies together with `{need}`", True
-        return
-    if v == "not":  # the schema's only `not`: no control characters in names and other text
-        yield path, f"{describe(inst)} contains a control character (newline, tab, escape, ...)", False
-        return
-    if v == "pattern":
-        yield path, f"{describe(inst)} does not match the expected form {error.validator_value}", False
-        return
-    if v in ("oneOf", "anyOf"):
-        best = _best(error)
-        if best is not None:
-            yield from _translate(best, def_ids, where_in)
-            return
-    yield path, error.message, False  # pragma: no cover - every validator the schema uses is handled
+            for need in needs if key in inst else ():
+                if need not in inst:
+                    yield (*path, key), f"`{key}` only applies together with `{need}`", True
+    elif v in _SIMPLE:
+        yield path, _SIMPLE[v](error.validator_value, inst), False
+    elif v in ("oneOf", "anyOf") and _best(error) is not None:
+        yield from _translate(_best(error), def_ids, where_in)
+    else:  # pragma: no cover - every validator the schema uses is handled
+        yield path, error.message, False
+
+
+def _unknown_keys(path: PathT, sch: Mapping[str, Any], inst: Any, where: str) -> Found:
+    import difflib
+
+    allowed = sorted(sch.get("properties", {}))
+    for key in sorted(set(inst) - set(allowed)):
+        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        msg = f"unknown key {key!r} in {where}"
+        msg += f"; did you mean {hint[0]!r}?" if hint else f"; expected one of: {', '.join(allowed)}"
+        yield (*path, key), msg, True
+
+
+def _discriminator(path: PathT, sch: Mapping[str, Any], inst: Mapping[str, Any]) -> tuple[PathT, str]:
+    kinds = list(sch["x-discriminator"])
+    present = [k for k in kinds if k in inst]
+    noun = "a promotion" if "bundle" in kinds else "a gate"
+    if len(present) > 1 and noun == "a promotion":
+        return path, "a promotion names either `model` or `bundle`, not both"
+    if len(present) > 1:
+        return path, f"{noun} has one kind; found {' and '.join(present)}: split it into separate gates"
+    keys = ", ".join(repr(k) for k in inst) or "none"
+    return path, f"{noun} needs exactly one of: {', '.join(kinds)} (found keys: {keys})"
+
+
+def _bound(sign: str, want: Any, inst: Any) -> str:
+    return f"must be {sign} {want}, got {describe(inst)}"
+
+
+_OPS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+# validator -> message from (the validator's value, the instance)
+_SIMPLE: dict[str, Callable[[Any, Any], str]] = {
+    "type": lambda want, inst: f"expected {_type_name(want)}, got {describe(inst)}",
+    "enum": lambda want, inst: f"expected one of {', '.join(map(str, want))}, got {describe(inst)}",
+    "const": lambda want, inst: f"expected {want!r}, got {describe(inst)}",
+    **{op: partial(_bound, sign) for op, sign in _OPS.items()},
+    "minItems": lambda want, inst: f"needs at least {want} item(s)",
+    "uniqueItems": lambda want, inst: "contains the same item twice",
+    "minLength": lambda want, inst: "must not be empty",
+    "minProperties": lambda want, inst: "must not be empty",
+    # the schema's only `not`: no control characters in names and other text
+    "not": lambda want, inst: f"{describe(inst)} contains a control character (newline, tab, escape, ...)",
+    "pattern": lambda want, inst: f"{describe(inst)} does not match the expected form {want}",
+}
 
 
 def _best(error: Any) -> Any:
