@@ -262,3 +262,15 @@ def test_saving_a_plan_replaces_a_symlink_instead_of_following_it(demo: Any, cli
 def test_saving_a_plan_where_it_cannot_go_is_exit_2(demo: Any, cli: Any, where: str) -> None:
     run = cli("plan", "-p", str(demo.policy()), "-o", where)
     assert run.code == 2 and "cannot write the plan" in run.stderr, run.output
+
+
+def test_the_action_reads_a_policy_within_the_same_limits(tmp_path: Path) -> None:
+    """The composite action reads `registry:` before promote runs: a bomb or a FIFO must not stall it."""
+    from aliasgate.action import policy_registry
+
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    os.mkfifo(tmp_path / "fifo")
+    assert policy_registry(str(tmp_path / "bomb.yaml")) is None
+    assert policy_registry(str(tmp_path / "fifo")) is None
+    (tmp_path / "ok.yaml").write_text("version: 1\nregistry: local:r.db\n")
+    assert policy_registry(str(tmp_path / "ok.yaml")) == "local:r.db"

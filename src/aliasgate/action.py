@@ -96,15 +96,16 @@ def _flag(value: str, name: str) -> bool:
 
 
 def policy_registry(policy: str) -> str | None:
-    """The ``registry:`` of a policy file, or None when it cannot be read (promote reports why)."""
-    import yaml
+    """The ``registry:`` of a policy file, or None when it cannot be read (promote reports why).
+
+    Read with promote's own loader: its limits (regular files, size, YAML anchor budget) hold here too."""
+    from aliasgate.errors import InvalidInput
+    from aliasgate.policy import load_policy
 
     try:
-        data = yaml.safe_load(Path(policy).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return load_policy(policy).registry or None
+    except InvalidInput:
         return None
-    value = data.get("registry") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def resolve_registry(inputs: Inputs, env: Mapping[str, str]) -> str:
