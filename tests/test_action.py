@@ -307,7 +307,9 @@ def test_report_command_writes_the_model_report(action: Runner, demo: Demo) -> N
 
 def test_apply_saved_plan_through_plan_file(action: Runner, demo: Demo) -> None:
     planned = action({"command": "plan", "policy": "examples/promote.yaml"})
-    run = action({"command": "apply", "plan-file": planned.outputs["plan"]})
+    run = action(
+        {"command": "apply", "plan-file": planned.outputs["plan"], "policy": "examples/promote.yaml"}
+    )
     assert run.outcome == "success", run.raw
     assert aliases(demo)["production"] == 4
     assert (

@@ -89,11 +89,17 @@ def test_plan_json_matches_saved_plan(demo, cli) -> None:  # type: ignore[no-unt
 
 def test_saved_plan_applies_exactly(demo, cli) -> None:  # type: ignore[no-untyped-def]
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
-    # the staging alias moving after planning does not change what the saved plan does
+    # the staging alias moving after planning: the policy no longer yields the plan's candidate
     demo.registry().apply(
         [AliasOp("bert-classifier", "staging", 4, 3)], [{"kind": "manual", "model": "bert-classifier"}]
     )
-    run = cli("apply", "plan.json")
+    moved = cli("apply", "plan.json", "-p", str(demo.policy()))
+    assert moved.code == 4 and "staging: the plan expected it on v4, found it on v3" in moved.stderr
+    assert demo.registry().aliases("bert-classifier")["production"] == 2
+    demo.registry().apply(
+        [AliasOp("bert-classifier", "staging", 3, 4)], [{"kind": "manual", "model": "bert-classifier"}]
+    )
+    run = cli("apply", "plan.json", "-p", str(demo.policy()))
     assert run.code == 0, run.output
     assert demo.registry().aliases("bert-classifier")["production"] == 4
     rec = demo.registry().audit_log("bert-classifier").records[-1]
@@ -107,7 +113,7 @@ def test_stale_saved_plan_is_refused_and_changes_nothing(demo, cli) -> None:  # 
         [AliasOp("bert-classifier", "production", 2, 3)], [{"kind": "manual", "model": "bert-classifier"}]
     )
     before = len(reg.audit_log("bert-classifier").records)
-    run = cli("apply", "plan.json")
+    run = cli("apply", "plan.json", "-p", str(demo.policy()))
     assert run.code == 4, run.output
     assert "expected it on v2, found it on v3" in run.stderr and "nothing applied" in run.stderr
     assert reg.aliases("bert-classifier")["production"] == 3
@@ -126,7 +132,7 @@ def test_edited_saved_plan_is_rejected(demo, cli) -> None:  # type: ignore[no-un
 
 def test_saved_plan_for_another_registry_is_refused(demo, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
-    run = cli("apply", "plan.json", "--registry", f"local:{tmp_path}/other.db")
+    run = cli("apply", "plan.json", "-p", str(demo.policy()), "--registry", f"local:{tmp_path}/other.db")
     assert run.code == 2 and "does not match" in run.stderr
 
 

@@ -221,7 +221,7 @@ def test_stale_saved_plan_is_an_error_annotation(demo: Demo, cli: Any) -> None:
         == 0
     )
     assert cli("registry", "set-alias", "bert-classifier", "production", "v3").code == 0
-    r = run_promote("apply", "plan.json", cwd=demo.path, env=env)
+    r = run_promote("apply", "plan.json", "-p", "examples/promote.yaml", cwd=demo.path, env=env)
     assert r.code == 4
     annotations, _, _ = commands(r.stdout)
     (error,) = [a for a in annotations if a.level == "error"]

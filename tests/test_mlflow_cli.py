@@ -91,11 +91,11 @@ def test_saved_plan_applies_exactly_once(mlflow_demo: SeededDemo, tmp_path: Path
     policy, clf, uri = policy_for(mlflow_demo, tmp_path), mlflow_demo.classifier, mlflow_demo.uri
     saved = tmp_path / "plan.json"
     assert promote("plan", "-p", str(policy), "--registry", uri, "-o", str(saved), cwd=tmp_path).code == 0
-    first = promote("apply", str(saved), cwd=tmp_path)
+    first = promote("apply", str(saved), "-p", str(policy), "--registry", uri, cwd=tmp_path)
     assert first.code == 0, first.output
     assert mlflow_demo.aliases(clf)["production"] == 4
     before = (mlflow_demo.tags(clf), mlflow_demo.segments(clf))
-    stale = promote("apply", str(saved), cwd=tmp_path)
+    stale = promote("apply", str(saved), "-p", str(policy), "--registry", uri, cwd=tmp_path)
     assert stale.code == 4, stale.output
     assert (mlflow_demo.tags(clf), mlflow_demo.segments(clf)) == before
 

@@ -119,7 +119,7 @@ def test_saved_plan_is_refused_when_the_alias_moved(wandb_world: WandbWorld, wan
     wandb_world.state.move_alias(
         wandb_world.demo.project, "bert-classifier", "production", 3, as_user="alice"
     )
-    run = wandb_cli("apply", "plan.json")
+    run = wandb_cli("apply", "plan.json", "-p", str(demo.policy()), "--registry", PROJECT)
     assert run.code == 4, run.output
     assert not wandb_world.journal.mutations()
 

@@ -96,15 +96,16 @@ def _flag(value: str, name: str) -> bool:
 
 
 def policy_registry(policy: str) -> str | None:
-    """The ``registry:`` of a policy file, or None when it cannot be read (promote reports why)."""
-    import yaml
+    """The ``registry:`` of a policy file, or None when it cannot be read (promote reports why).
+
+    Read with promote's own loader: its limits (regular files, size, YAML anchor budget) hold here too."""
+    from aliasgate.errors import InvalidInput
+    from aliasgate.policy import load_policy
 
     try:
-        data = yaml.safe_load(Path(policy).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return load_policy(policy).registry or None
+    except InvalidInput:
         return None
-    value = data.get("registry") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def resolve_registry(inputs: Inputs, env: Mapping[str, str]) -> str:
@@ -115,7 +116,7 @@ def resolve_registry(inputs: Inputs, env: Mapping[str, str]) -> str:
         return inputs.registry
     if env.get("PROMOTE_REGISTRY"):
         return env["PROMOTE_REGISTRY"]
-    if inputs.command in ("plan", "apply", "cleanup") and not inputs.plan_file:
+    if inputs.command in ("plan", "apply", "cleanup"):
         return policy_registry(inputs.policy) or DEFAULT_REGISTRY
     return DEFAULT_REGISTRY
 
@@ -166,8 +167,8 @@ def command_line(inputs: Inputs, env: Mapping[str, str]) -> list[str]:
         out = [] if _has_option(i.args, "-o", "--out") else ["-o", i.plan_file or default_plan_path(env)]
         return ["plan", "-p", i.policy, *reg, *out, *i.args]
     if i.command == "apply":
-        if i.plan_file:
-            return ["apply", i.plan_file, *reg, *dry, *i.args]
+        if i.plan_file:  # re-checked against the policy it was made from
+            return ["apply", i.plan_file, "-p", i.policy, *reg, *dry, *i.args]
         return ["apply", "-p", i.policy, *reg, *dry, *i.args]
     if i.command == "cleanup":
         ttl = ["--native-ttl"] if i.native_ttl and not _has_option(i.args, "--native-ttl") else []

@@ -6,7 +6,6 @@ prints. The CLI is a translation layer over this module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,22 +136,41 @@ def apply_plan(
     return result
 
 
-def read_plan(path: str | Path) -> Any:
-    from aliasgate.planner import Plan
+def read_plan(path: str | Path, policy: str | Path) -> Any:
+    """A saved plan, checked (shape, id, signature) and paired with the policy ``apply`` trusts."""
+    from aliasgate import planconfirm, planfile
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"plan file {path} not found") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read plan {path}: {exc}") from None
-    return Plan.from_dict(data, where=str(path))
+    saved = planfile.read(path, key=planfile.plan_key())
+    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, policy))
+
+
+@dataclass
+class SavedPlanInput:
+    saved: Any  # planfile.SavedPlan
+    policy: Policy
+
+    def registry(self, cli_value: str | None) -> str:
+        """The registry to connect to: resolved as for any apply, and it must be the plan's."""
+        from aliasgate import planconfirm
+
+        uri = resolve_registry(cli_value, self.policy)
+        planconfirm.check_registry(self.saved, uri)
+        return uri
+
+
+def confirm_plan(session: Session, saved: SavedPlanInput) -> Any:
+    """Re-evaluate a saved plan's policy now: the plan to apply, or Conflict/Blocked/InvalidInput."""
+    from aliasgate import planconfirm
+
+    return planconfirm.confirm(
+        saved.saved, saved.policy, session.registry, principal=session.principal, now=utcnow()
+    )
 
 
 def save_plan(plan: Any, path: str | Path) -> None:
-    from aliasgate.render import to_json
+    from aliasgate import planfile
 
-    Path(path).write_text(to_json(plan.as_dict()) + "\n", encoding="utf-8")
+    planfile.save(plan, path, key=planfile.plan_key())
 
 
 def status(session: Session, model: str) -> tuple[list[Version], dict[str, int]]:

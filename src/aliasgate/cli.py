@@ -109,7 +109,8 @@ def apply(
     plan_file: Annotated[
         Path | None,
         typer.Argument(
-            help="A plan saved with `promote plan -o`: applied exactly, refused (exit 4) if any alias moved since.",
+            help="A plan saved with `promote plan -o`, re-checked against its policy (-p) and the registry: "
+            "applied only if both still yield it (exit 4 if an alias moved since, 3 if a gate fails now).",
             show_default=False,
         ),
     ] = None,
@@ -125,12 +126,8 @@ def apply(
     from aliasgate import api, render
 
     if plan_file is not None:
-        p = api.read_plan(plan_file)
-        if registry and registry != p.registry:
-            from aliasgate.errors import InvalidInput
-
-            raise InvalidInput(f"the plan was made for {p.registry}; --registry {registry} does not match")
-        session = open_session(p.registry)
+        saved = api.read_plan(plan_file, policy)
+        session = open_session(saved.registry(registry))
         exact = True
     else:
         pol = api.load(policy)
@@ -142,6 +139,7 @@ def apply(
             p = api.make_plan(pol, session, rules=rule)
         else:
             prov = None
+            p = api.confirm_plan(session, saved)
         result = api.apply_plan(session, p, exact=exact, dry_run=dry_run, prov=prov)
         gh = on_github()
         if gh:

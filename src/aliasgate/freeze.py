@@ -82,6 +82,8 @@ def parse_window(text: str) -> Window:
         begins = datetime.combine(d0, t0)
         if m.group(4):
             ends = datetime.combine(d1, _clock(m.group(4), text))
+        elif d1 == date.max:  # through the last day the calendar has
+            ends = datetime.max
         else:
             ends = datetime.combine(d1 + timedelta(days=1), time(0, 0))  # a bare end date is inclusive
         if ends <= begins:

@@ -154,6 +154,10 @@ class Plan:
     rules: tuple[RulePlan, ...]
     policy_path: str | None = None
     policy_sha256: str | None = None
+    # The policy's text, carried into a signed saved plan (not part of the id or the JSON).
+    policy_text: str | None = field(default=None, repr=False, compare=False)
+    # Set on a saved plan confirmed at apply time: the id of the file it was confirmed against.
+    saved_id: str | None = field(default=None, compare=False)
 
     @property
     def moves(self) -> list[PlannedMove]:
@@ -165,6 +169,8 @@ class Plan:
 
     @property
     def id(self) -> str:
+        if self.saved_id is not None:
+            return self.saved_id
         body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
@@ -228,7 +234,7 @@ def plan(
     results = tuple(
         plan_rule(rule, snap, now=now, principal=principal, file=policy.path) for rule in selected
     )
-    return Plan(registry.uri, now, principal, results, policy.path, policy.sha256)
+    return Plan(registry.uri, now, principal, results, policy.path, policy.sha256, policy.text)
 
 
 def plan_rule(

@@ -127,6 +127,7 @@ class Policy:
     registry: str | None = None
     promotions: tuple[Rule, ...] = ()
     retention: tuple[RetentionRule, ...] = ()
+    text: str | None = field(default=None, repr=False, compare=False)  # the source, as read
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.promotions if r.name == name), None)
