@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLES, PROMOTE, ROOT, clean_env
 
 
@@ -51,3 +53,75 @@ def test_quick_start_promotion_runs(tmp_path: Path) -> None:
     assert "move bert-classifier:production v2 -> v4" in outputs[1]
     assert "applied ship-classifier" in outputs[2]
     assert "intact" in outputs[3]
+
+
+# -- the two commands verbatim, from a fresh clone with an empty HOME (as CI runs them) ---------------------
+
+
+def fresh_clone(dest: Path) -> Path:
+    """What `git clone` of this checkout gives: every tracked file, as it is in the working tree (so a
+    change under test is included), and nothing else: no .venv, no registry, no caches."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, env=clean_env(), check=False
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: nothing to clone")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        src = ROOT / name
+        if src.is_file():  # a tracked file deleted in the working tree is not part of the clone
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def empty_home_env(home: Path, **extra: str) -> dict[str, str]:
+    """CI's environment: a HOME with nothing in it (no pip cache, no aliasgate cache, no git config),
+    no virtualenv activated, nothing from the outer pytest."""
+    home.mkdir()
+    env = clean_env(HOME=str(home), **extra)
+    for key in ("VIRTUAL_ENV", "PYTHONPATH", "PYTEST_ADDOPTS", "PYTHONHOME", "ALIASGATE_TEST_CACHE"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_first_command_verbatim_from_a_fresh_clone(tmp_path: Path) -> None:
+    clone = fresh_clone(tmp_path / "aliasgate")
+    proc = subprocess.run(
+        ["bash", "-c", "set -euo pipefail; " + _bash_blocks()[0]],
+        cwd=clone,
+        env=empty_home_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "move bert-classifier:production v2 -> v4" in proc.stdout
+    assert "applied ship-classifier" in proc.stdout
+    assert "intact" in proc.stdout
+    # it ran the clone's own install, not this checkout's
+    assert (clone / ".venv" / "bin" / "promote").exists()
+    assert (clone / "examples" / ".aliasgate" / "registry.db").exists()
+
+
+@pytest.mark.slow
+def test_second_command_verbatim_from_a_fresh_clone(tmp_path: Path) -> None:
+    """The test command, verbatim: venv, the editable install with the test extra, pytest. The inner
+    pytest is narrowed through PYTEST_ADDOPTS to the server-free README tests (not the slow ones, which
+    would recurse into this test), so this checks the command and the install, not the suite twice."""
+    clone = fresh_clone(tmp_path / "aliasgate")
+    proc = subprocess.run(
+        ["bash", "-c", "set -euo pipefail; " + _bash_blocks()[1]],
+        cwd=clone,
+        env=empty_home_env(
+            tmp_path / "home", PYTEST_ADDOPTS="-p no:cacheprovider -m 'not slow' tests/test_readme.py"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"\b[1-9]\d* passed\b", proc.stdout), proc.stdout
+    assert " failed" not in proc.stdout and " error" not in proc.stdout
+    assert f"rootdir: {clone}" in proc.stdout  # the clone's suite, not this checkout's
