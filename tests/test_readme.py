@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,84 @@ def test_second_command_verbatim_from_a_fresh_clone(tmp_path: Path) -> None:
     assert re.search(r"\b[1-9]\d* passed\b", proc.stdout), proc.stdout
     assert " failed" not in proc.stdout and " error" not in proc.stdout
     assert f"rootdir: {clone}" in proc.stdout  # the clone's suite, not this checkout's
+
+
+# -- the test command talks: first-use installs show progress through pytest's capture ------------------------
+
+_INNER_TEST = '''
+import base64, hashlib, sys, venv, zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.servers import progress
+
+
+def wheel(where: Path) -> Path:
+    """A one-file wheel, so the install needs no index."""
+    files = {
+        "tinypkg/__init__.py": b"VALUE = 1\\n",
+        "tinypkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: tinypkg\\nVersion: 1.0\\n",
+        "tinypkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("tinypkg-1.0.dist-info/RECORD,,")
+    path = where / "tinypkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        z.writestr("tinypkg-1.0.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return path
+
+
+def test_install(tmp_path):
+    progress.HEARTBEAT_SECONDS = 0.001
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=True)
+    progress.pip_install(env / "bin" / "python", [str(wheel(tmp_path))], label="tiny", venv=env)
+    print("CAPTURED-PRINT")
+
+
+def test_failed_install(tmp_path):
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=True)
+    with pytest.raises(RuntimeError, match="pip install .*missing.whl failed"):
+        progress.pip_install(env / "bin" / "python", [str(tmp_path / "missing.whl")], label="tiny", venv=env)
+'''
+
+
+@pytest.mark.slow
+def test_first_use_install_progress_is_not_swallowed_by_pytest(tmp_path: Path) -> None:
+    """An inner pytest run, with capture on (the default): a plain print stays hidden, the install's
+    progress lines reach the terminal, and a failed install says so before its error."""
+    (tmp_path / "test_inner.py").write_text(_INNER_TEST, encoding="utf-8")
+    env = clean_env(PYTHONPATH=str(ROOT), HOME=str(tmp_path))
+    env.pop("PYTEST_ADDOPTS", None)
+    plugins = ["-p", "no:cacheprovider", "-p", "tests.servers.progress", "--noconftest"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            *plugins,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "CAPTURED-PRINT" not in out  # capture is on: only what goes past it shows
+    assert re.search(r"\[tiny\] first use: installing \S+tinypkg-1.0-py3-none-any.whl into ", out), out
+    assert "[tiny] still installing" in out, out
+    assert re.search(r"\[tiny\] installed \S+ in \d+ s; [\d,]+ MB in ", out), out
+    assert re.search(r"\[tiny\] pip install \S+missing.whl failed after \d+ s", out), out
