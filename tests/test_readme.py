@@ -207,3 +207,36 @@ def test_first_use_install_progress_is_not_swallowed_by_pytest(tmp_path: Path) -
     assert "[tiny] still installing" in out, out
     assert re.search(r"\[tiny\] installed \S+ in \d+ s; [\d,]+ MB in ", out), out
     assert re.search(r"\[tiny\] pip install \S+missing.whl failed after \d+ s", out), out
+
+
+# -- what the README says about files outside the working directory -----------------------------------------
+
+
+def test_parsed_policy_cache_lives_where_the_readme_says(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`~/.cache/aliasgate/policies/`" in readme and "PROMOTE_NO_CACHE=1" in readme
+    policy = EXAMPLES / "promote.yaml"
+
+    def check(home: Path, **extra: str) -> list[Path]:
+        """`promote plan` of the quick-start policy with this HOME: the JSON files it left there."""
+        home.mkdir()
+        registry = f"local:{home / 'registry.db'}"
+        for args in (
+            ["registry", "import", str(EXAMPLES / "demo-registry.yaml")],
+            ["plan", "-p", str(policy)],
+        ):
+            proc = subprocess.run(
+                [PROMOTE, *args, "--registry", registry],
+                env=clean_env(HOME=str(home), **extra),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 0, proc.stderr
+        return sorted(home.rglob("*.json"))
+
+    (cached,) = check(tmp_path / "a")
+    assert cached.parent == tmp_path / "a" / ".cache" / "aliasgate" / "policies"
+    assert check(tmp_path / "b", PROMOTE_NO_CACHE="1") == []
+    (moved,) = check(tmp_path / "c", XDG_CACHE_HOME=str(tmp_path / "c" / "xdg"))
+    assert moved.parent == tmp_path / "c" / "xdg" / "aliasgate" / "policies"
