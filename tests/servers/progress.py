@@ -71,7 +71,7 @@ def pip_install(python: Path, requirements: list[str], *, label: str, venv: Path
     Raises RuntimeError with pip's last output if the install fails.
     """
     wanted = " ".join(requirements)
-    say(f"[{label}] first use: installing {wanted} into {venv} (once per cache, about 1-2 min and 1 GB)")
+    say(f"[{label}] first use: installing {wanted} into {venv} (once per cache; a minute or two)")
     started = time.monotonic()
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
     proc = subprocess.Popen(
