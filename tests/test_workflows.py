@@ -1,4 +1,4 @@
-"""action.yml, workflows/ and .pre-commit-hooks.yaml held to the bar of STYLE.md practice 13.
+"""action.yml, workflows/ and .pre-commit-hooks.yaml held to one bar for GitHub Actions security.
 
 * actionlint (with shellcheck) over workflows/, over each workflow again with the action
   wired in locally (so every `with:` is checked against action.yml's inputs), and over a
@@ -8,7 +8,8 @@
 * and the rules themselves, checked structurally: full-SHA pins that match the
   verified table below, least permissions, persist-credentials: false, timeouts,
   concurrency per model, cleanup a dry run on manual dispatch, rollback behind an
-  environment.
+  environment; release.yml publishing only a tag that names the version, with attested
+  provenance and trusted publishing (no stored token).
 """
 
 from __future__ import annotations
@@ -28,16 +29,24 @@ from tests.conftest import ROOT, clean_env
 from tests.github_runner import substitute
 
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yml"))
+RELEASE = ROOT / "workflows" / "release.yml"
+# the workflows a user copies (release.yml is aliasgate's own)
+USER_WORKFLOWS = [p for p in WORKFLOWS if p != RELEASE]
 ACTION = ROOT / "action.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 BIN = Path(sys.executable).parent
 
 # Third-party actions, pinned to the commit their release tag points at. Verified against the
-# actions' own git repositories (tags v7.0.1, v7.0.0, v5.0.5 -> these commits) when pinned.
+# actions' own git repositories (each tag -> this commit) when pinned; pypa/gh-action-pypi-publish's
+# v1.13.0 commit against its release page and the workflows of several projects publishing with it.
 PINS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "actions/attest-build-provenance": ("a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "pypa/gh-action-pypi-publish": ("ed0c53931b1dc9bd32cbe73a98c7f6766f8a527e", "v1.13.0"),
 }
 # aliasgate itself: users replace this with the commit of the release they audited.
 SELF = "aliasgate/aliasgate"
@@ -70,8 +79,9 @@ def run(*cmd: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_there_are_three_workflows() -> None:
-    assert [p.name for p in WORKFLOWS] == ["cleanup.yml", "promote.yml", "rollback.yml"]
+def test_there_are_three_workflows_to_copy_and_the_release() -> None:
+    assert [p.name for p in USER_WORKFLOWS] == ["cleanup.yml", "promote.yml", "rollback.yml"]
+    assert [p.name for p in WORKFLOWS] == ["cleanup.yml", "promote.yml", "release.yml", "rollback.yml"]
 
 
 # -- the linters ---------------------------------------------------------------------------------------------
@@ -114,7 +124,7 @@ def test_actionlint_checks_the_workflows_inputs_against_action_yml(tmp_path: Pat
     shutil.copy2(ACTION, tmp_path / "action.yml")
     target = tmp_path / ".github" / "workflows"
     target.mkdir(parents=True)
-    for wf in WORKFLOWS:
+    for wf in USER_WORKFLOWS:
         text = wf.read_text(encoding="utf-8").replace(f"{SELF}@{SELF_PLACEHOLDER}", "./")
         assert "uses: ./ #" in text
         (target / wf.name).write_text(text, encoding="utf-8")
@@ -152,7 +162,7 @@ def test_zizmor_finds_nothing() -> None:
 
 def test_zizmor_is_not_a_rubber_stamp(tmp_path: Path) -> None:
     text = (
-        WORKFLOWS[1]
+        (ROOT / "workflows" / "promote.yml")
         .read_text(encoding="utf-8")
         .replace(f"actions/checkout@{PINS['actions/checkout'][0]}", "actions/checkout@v7")
     )
@@ -223,14 +233,25 @@ def test_checkouts_never_persist_credentials() -> None:
     assert all(s["with"]["persist-credentials"] is False for s in checkouts)
 
 
+# The release's jobs get exactly what their step needs: signing the attestation (id-token) and storing it
+# (attestations) for the build; the trusted-publishing token (id-token) and nothing else for the publish.
+RELEASE_PERMISSIONS = {
+    "build": {"contents": "read", "id-token": "write", "attestations": "write"},
+    "publish": {"id-token": "write"},
+}
+
+
 def test_least_permissions_and_timeouts() -> None:
     for wf in WORKFLOWS:
         data = load(wf)
         assert data["permissions"] == {}, wf.name
         for name, job in data["jobs"].items():
-            assert job["permissions"] in ({}, {"contents": "read"}), f"{wf.name}:{name}"
+            if wf == RELEASE:
+                assert job["permissions"] == RELEASE_PERMISSIONS[name], f"{wf.name}:{name}"
+            else:
+                assert job["permissions"] in ({}, {"contents": "read"}), f"{wf.name}:{name}"
+                assert "environment" in job, f"{wf.name}:{name}: secrets only through an environment"
             assert 0 < job["timeout-minutes"] <= 60, f"{wf.name}:{name}"
-            assert "environment" in job, f"{wf.name}:{name}: secrets only through an environment"
 
 
 def test_no_expression_inside_any_run_script() -> None:
@@ -360,3 +381,82 @@ def test_pre_commit_hook_entry_checks_files_like_pre_commit_would(tmp_path: Path
     assert run(*argv, str(good)).returncode == 0
     failed = run(*argv, str(good), str(bad))
     assert failed.returncode == 2 and "wrong-type.yaml:" in failed.stderr
+
+
+# -- release.yml ------------------------------------------------------------------------------------------------
+
+
+def _steps_by_action(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["uses"].partition("@")[0]: s for s in job["steps"] if "uses" in s}
+
+
+def test_release_runs_on_version_tags_only() -> None:
+    wf = load(RELEASE)
+    assert on(wf) == {"push": {"tags": ["v*.*.*"]}}  # no branch, no pull request, no manual run
+    assert wf["concurrency"]["cancel-in-progress"] is False
+
+
+def test_release_builds_attests_then_publishes_with_trusted_publishing() -> None:
+    wf = load(RELEASE)
+    text = RELEASE.read_text(encoding="utf-8")
+    build, publish = wf["jobs"]["build"], wf["jobs"]["publish"]
+    names = [s.get("uses", "").partition("@")[0] or s["name"] for s in build["steps"]]
+    assert names == [
+        "actions/checkout",
+        "actions/setup-python",
+        "Refuse a tag that is not the version",
+        "Build the wheel and the sdist",
+        "actions/attest-build-provenance",
+        "actions/upload-artifact",
+    ]
+    built = next(s for s in build["steps"] if s.get("name") == "Build the wheel and the sdist")
+    assert "python3 -m build" in built["run"] and "twine check --strict dist/*" in built["run"]
+    steps = _steps_by_action(build)
+    assert steps["actions/attest-build-provenance"]["with"] == {"subject-path": "dist/*"}
+    assert "cache" not in steps["actions/setup-python"]["with"]  # no cache to poison a release
+    upload = steps["actions/upload-artifact"]["with"]
+    # the publish job runs no code from the repository: it fetches what build attested and publishes it
+    assert publish["needs"] == "build"
+    assert publish["environment"]["name"] == "pypi"
+    assert [s["uses"].partition("@")[0] for s in publish["steps"]] == [
+        "actions/download-artifact",
+        "pypa/gh-action-pypi-publish",
+    ]
+    download = _steps_by_action(publish)["actions/download-artifact"]["with"]
+    assert download["name"] == upload["name"] and download["path"] == upload["path"] == "dist/"
+    # trusted publishing: no token, no password, no secret anywhere in the file
+    assert "with" not in _steps_by_action(publish)["pypa/gh-action-pypi-publish"]
+    assert "secrets." not in text and "password" not in text.lower()
+
+
+def _tag_check(tmp_path: Path, tag: str, changelog: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The release's tag check, run as the runner would, in a copy of the repository's files."""
+    (step,) = [s for s in load(RELEASE)["jobs"]["build"]["steps"] if s.get("name", "").startswith("Refuse")]
+    assert step["env"] == {"TAG": "${{ github.ref_name }}"}
+    shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "CHANGELOG.md").write_text(
+        changelog if changelog is not None else (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    env = clean_env(TAG=tag)
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_release_refuses_a_tag_that_is_not_the_version(tmp_path: Path) -> None:
+    from aliasgate import __version__
+
+    assert _tag_check(tmp_path, f"v{__version__}").returncode == 0
+    wrong = _tag_check(tmp_path, "v9.9.9")
+    assert (
+        wrong.returncode == 1
+        and f"does not match the version in pyproject.toml ({__version__})" in wrong.stdout
+    )
+    undated = (
+        (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").replace(f"## [{__version__}] - ", "## [x] - ")
+    )
+    missing = _tag_check(tmp_path, f"v{__version__}", undated)
+    assert (
+        missing.returncode == 1 and f"CHANGELOG.md has no dated section for {__version__}" in missing.stdout
+    )

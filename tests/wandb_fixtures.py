@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.progress import pip_install
 from tests.servers.wandb_double import ALICE_KEY, CI_KEY, VIEWER_KEY, Demo, WandbDouble, demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,10 +90,7 @@ def wandb_sdk_python() -> Path:
         if done.exists() and python.exists():
             return python
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        proc = subprocess.run([*pip, f"wandb=={WANDB_SDK_VERSION}"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"installing wandb=={WANDB_SDK_VERSION} failed:\n{proc.stdout}\n{proc.stderr}")
+        pip_install(python, [f"wandb=={WANDB_SDK_VERSION}"], label="wandb_sdk", venv=venv)
         done.write_text(WANDB_SDK_VERSION + "\n")
     return python
 

@@ -11,7 +11,7 @@ Two kinds of server:
 * basic-auth: the same plus ``--app-name basic-auth``, an admin whose password is >= 12
   characters, ``MLFLOW_FLASK_SERVER_SECRET_KEY`` and ``auth_cache_ttl_seconds`` =
   :data:`AUTH_CACHE_TTL_SECONDS`. Without that cache every request pays a ~350 ms scrypt hash
-  (measured in shared/reference/mlflow.md); with one worker, password changes made through the
+  (measured; see docs/backends/mlflow.md); with one worker, password changes made through the
   API still invalidate the cache at once, so 600 s costs the tests nothing in correctness.
 
 Every server runs in its own process group. :meth:`MlflowServer.stop` ends the group; a small
@@ -39,6 +39,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    from tests.servers.progress import pip_install
+except ModuleNotFoundError:  # run as a script: python tests/servers/mlflow_server.py
+    from progress import pip_install  # type: ignore[no-redef]
 
 MLFLOW_VERSION = "3.17.2"
 REQUIREMENT = f"mlflow[auth]=={MLFLOW_VERSION}"
@@ -74,11 +79,12 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def ensure_mlflow(*, log: Any = None) -> Path:
+def ensure_mlflow() -> Path:
     """The python of a venv holding ``mlflow[auth]`` at the pinned version, built if missing.
 
     A marker file written last tells a complete install from an interrupted one; an incomplete
-    venv is removed and rebuilt. A file lock serialises concurrent test runs.
+    venv is removed and rebuilt. A file lock serialises concurrent test runs. The install's
+    progress reaches the terminal even under pytest's capture (``progress.py``).
     """
     venv = venv_dir()
     python = venv_python(venv)
@@ -92,20 +98,8 @@ def ensure_mlflow(*, log: Any = None) -> Path:
             return python
         if venv.exists():
             shutil.rmtree(venv)
-        out = log if log is not None else sys.stderr
-        print(f"[mlflow_server] installing {REQUIREMENT} into {venv} (once per cache)", file=out, flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        result = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", REQUIREMENT],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pip install {REQUIREMENT} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
+        pip_install(python, [REQUIREMENT], label="mlflow_server", venv=venv)
         marker.write_text(REQUIREMENT + "\n")
     return python
 
