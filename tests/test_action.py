@@ -62,7 +62,7 @@ def assert_secret_never_shown(run: ActionRun, secret: str) -> None:
     """The secret is masked first thing, and appears nowhere else: not in any output, summary,
     step output, env or path file, nor in the log the runner displays."""
     assert secret in run.masks
-    assert run.step("run").stdout.splitlines()[0] == f"::add-mask::{secret}"
+    assert run.step("run").stderr.splitlines()[0] == f"::add-mask::{secret}"
     written = run.everything_written()
     without_masks = "\n".join(line for line in written.splitlines() if not line.startswith("::add-mask::"))
     assert secret not in without_masks

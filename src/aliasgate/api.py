@@ -7,17 +7,37 @@ prints. The CLI is a translation layer over this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aliasgate import audit
-from aliasgate.errors import InvalidInput, PolicyError, PolicyIssue
+from aliasgate import audit, secrets
+from aliasgate.errors import InvalidInput, OutputError, PolicyError, PolicyIssue
 from aliasgate.model import Principal, Version, utcnow
 from aliasgate.policy.model import Policy
 from aliasgate.registry import Registry, open_registry, resolve_uri
+from aliasgate.results import (
+    ApplyRun,
+    CheckEntry,
+    CheckRun,
+    CleanupRun,
+    HistoryView,
+    ModelsView,
+    PlanRun,
+    ReportView,
+    RollbackRun,
+    StatusView,
+    WhoamiView,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.applier import ApplyResult
+    from aliasgate.native_ttl import TtlPlan
+    from aliasgate.planner import Plan
+    from aliasgate.retention import CleanupPlan, Outcome
 
 
 @dataclass
@@ -150,9 +170,12 @@ def read_plan(path: str | Path) -> Any:
 
 
 def save_plan(plan: Any, path: str | Path) -> None:
-    from aliasgate.render import to_json
-
-    Path(path).write_text(to_json(plan.as_dict()) + "\n", encoding="utf-8")
+    """Write the plan as JSON; a path that cannot be written is the user's error (exit 2)."""
+    text = json.dumps(plan.as_dict(), indent=2, default=str, allow_nan=False) + "\n"
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
 
 
 def status(session: Session, model: str) -> tuple[list[Version], dict[str, int]]:
@@ -315,3 +338,177 @@ def _write_native_ttl(
         parallel=options.parallel,
         stop=stop,
     )
+
+
+# -- the commands: one typed call each, opening and closing the registry -------------------------------
+
+
+def open_session(uri: str, **options: Any) -> Session:
+    """Connect, having first remembered every credential the URI makes aliasgate send."""
+    secrets.register_registry_uri(uri)
+    return connect(uri, **options)
+
+
+@contextmanager
+def _opened(uri: str, **options: Any) -> Iterator[Session]:
+    session = open_session(uri, **options)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _reports(session: Session, plan: Plan, result: ApplyResult | None) -> list[str]:
+    from aliasgate import summary
+
+    moved = {mv.model for o in (result.outcomes if result else []) if o.status == "applied" for mv in o.moves}
+    return summary.model_reports(plan, session.registry, moved=moved)
+
+
+def run_plan(
+    policy_path: Path, registry: str | None, *, rules: Sequence[str] | None, out: Path | None, reports: bool
+) -> PlanRun:
+    """``promote plan``: the plan (saved to ``out`` when given), and each model's report if asked."""
+    pol = load(policy_path)
+    with _opened(resolve_registry(registry, pol)) as session:
+        p = make_plan(pol, session, rules=rules)
+        if out:
+            save_plan(p, out)
+        shown = _reports(session, p, None) if reports else []
+        return PlanRun(p, session.registry.uri, str(out) if out else None, shown)
+
+
+def run_apply(
+    plan_file: Path | None,
+    policy_path: Path,
+    registry: str | None,
+    *,
+    dry_run: bool,
+    rules: Sequence[str] | None,
+    reports: bool,
+) -> ApplyRun:
+    """``promote apply``: a saved plan exactly, or a fresh plan of the policy."""
+    if plan_file is not None:
+        saved = read_plan(plan_file)
+        if registry and registry != saved.registry:
+            raise InvalidInput(
+                f"the plan was made for {saved.registry}; --registry {registry} does not match"
+            )
+        with _opened(saved.registry) as session:
+            result = apply_plan(session, saved, exact=True, dry_run=dry_run)
+            shown = _reports(session, saved, result) if reports else []
+            return ApplyRun(saved, result, True, session.registry.uri, shown)
+    pol = load(policy_path)
+    with _opened(resolve_registry(registry, pol)) as session:
+        prov = None if dry_run else provenance_later(session, str(policy_path), pol.sha256)
+        p = make_plan(pol, session, rules=rules)
+        result = apply_plan(session, p, exact=False, dry_run=dry_run, prov=prov)
+        shown = _reports(session, p, result) if reports else []
+        return ApplyRun(p, result, False, session.registry.uri, shown)
+
+
+def run_check(paths: Sequence[Path]) -> CheckRun:
+    return CheckRun([CheckEntry(f, p, issues) for f, p, issues in check(paths)])
+
+
+def run_status(model: str, registry: str | None, *, metrics: Sequence[str] | None, limit: int) -> StatusView:
+    with _opened(resolve_registry(registry, None)) as session:
+        versions, aliases = status(session, model)
+    shown = versions[:limit] if limit > 0 else versions
+    names = list(metrics or sorted({k for v in shown for k in v.metrics})[:6])
+    return StatusView(model, shown, aliases, names)
+
+
+def run_history(
+    model: str, registry: str | None, *, alias: str | None, verify: bool, limit: int
+) -> HistoryView:
+    with _opened(resolve_registry(registry, None)) as session:
+        records, verification = history(session, model, alias)
+    newest_first = list(reversed(records))
+    return HistoryView(model, newest_first[:limit] if limit > 0 else newest_first, verification, verify)
+
+
+def run_report(
+    model: str,
+    registry: str | None,
+    *,
+    metric: str | None,
+    alias: str | None,
+    candidate: str | None,
+    limit: int,
+) -> ReportView:
+    from aliasgate import report
+
+    with _opened(resolve_registry(registry, None)) as session:
+        rep = report.build(
+            session.registry, model, metric=metric, limit=limit, alias=alias, candidate=candidate
+        )
+    return ReportView(rep, report.markdown(rep))
+
+
+def run_rollback(
+    model: str,
+    alias: str,
+    registry: str | None,
+    *,
+    to: str | None,
+    reason: str | None,
+    dry_run: bool,
+    reports: bool,
+) -> RollbackRun:
+    from aliasgate import summary
+
+    with _opened(resolve_registry(registry, None)) as session:
+        rb, record = rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
+        shown = (
+            summary.rollback_report(session.registry, model, alias, rb.current, rb.target, record is not None)
+            if reports
+            else []
+        )
+        return RollbackRun(model, alias, rb, dry_run, record, session.registry.uri, shown)
+
+
+def run_models(session: Session) -> ModelsView:
+    """``promote registry list`` on an open embedded registry (closed here)."""
+    try:
+        reg = session.registry
+        return ModelsView([(m, reg.latest(m), dict(reg.aliases(m))) for m in reg.models()])
+    finally:
+        session.close()
+
+
+def run_whoami(registry: str | None) -> WhoamiView:
+    with _opened(resolve_registry(registry, None)) as session:
+        return WhoamiView(session.registry.uri, session.principal)
+
+
+def run_cleanup(
+    policy_path: Path,
+    registry: str | None,
+    *,
+    dry_run: bool,
+    max_deletions: int,
+    parallel: int,
+    model_glob: str | None,
+    native_ttl: bool,
+    on_plan: Callable[[CleanupPlan, TtlPlan | None], None],
+    on_outcome: Callable[[Outcome], None],
+) -> CleanupRun:
+    """``promote cleanup``: plan, show the plan (``on_plan``), delete, report each deletion."""
+    pol = load(policy_path)
+    with _opened(resolve_registry(registry, pol)) as session:
+        if native_ttl:
+            require_native_ttl(session)
+        p = cleanup_plan(pol, session, model_glob=model_glob)
+        ttl_plan = native_ttl_plan(session, p) if native_ttl else None
+        on_plan(p, ttl_plan)
+        result = cleanup(
+            session,
+            p,
+            dry_run=dry_run,
+            max_deletions=max_deletions,
+            parallel=parallel,
+            on_outcome=on_outcome,
+            native_ttl=ttl_plan,
+        )
+        return CleanupRun(p, result, ttl_plan)
