@@ -15,8 +15,9 @@ from typing import Any
 
 # Everything a Markdown parser or a browser may treat as a line break.
 _BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
-# Characters that start Markdown or HTML syntax in running text (escaped with a backslash).
-_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+# Markdown that could close a span, split a cell or start a link or image (escaped with a backslash);
+# HTML is escaped as entities.
+_SYNTAX = re.compile(r"([\\`|\[\]])")
 _BACKTICKS = re.compile(r"`+")
 
 
