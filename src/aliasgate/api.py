@@ -170,12 +170,15 @@ def read_plan(path: str | Path) -> Any:
 
 
 def save_plan(plan: Any, path: str | Path) -> None:
-    """Write the plan as JSON; a path that cannot be written is the user's error (exit 2)."""
-    text = json.dumps(plan.as_dict(), indent=2, default=str, allow_nan=False) + "\n"
+    write_output(path, json.dumps(plan.as_dict(), indent=2, default=str, allow_nan=False) + "\n", "the plan")
+
+
+def write_output(path: str | Path, text: str, what: str) -> None:
+    """Write a file the user named (``-o``); one that cannot be written is their error (exit 2)."""
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
 
 
 def status(session: Session, model: str) -> tuple[list[Version], dict[str, int]]:

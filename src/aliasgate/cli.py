@@ -8,6 +8,7 @@ redacted) and exits with its documented code.
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -62,8 +63,7 @@ def _main(
         bool, typer.Option("--traceback", help="Show the Python traceback of an error (for bug reports).")
     ] = False,
 ) -> None:
-    if traceback:
-        state["traceback"] = True
+    state["traceback"] = traceback or bool(os.environ.get("PROMOTE_TRACEBACK"))
 
 
 @command(app)

@@ -186,7 +186,9 @@ def registry_export(
     finally:
         session.close()
     if output:
-        output.write_text(text, encoding="utf-8")
+        from aliasgate.api import write_output
+
+        write_output(output, text, "the export")
         out(f"exported to {output}")
     else:
         out(text.rstrip())
