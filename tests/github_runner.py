@@ -284,6 +284,8 @@ def _unescape_prop(text: str) -> str:
 
 
 _COMMAND = re.compile(r"^::(?P<name>[A-Za-z-]+)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
+# The runner's legacy form, obeyed anywhere in a line: ##[name key=value;key=value]message
+_LEGACY = re.compile(r"##\[(?P<name>[A-Za-z-]+)(?: (?P<props>[^\]]*))?\](?P<message>.*)$")
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ class _Log:
         self.annotations = annotations
         self.log = log
         self.stopped: str | None = None
+        self.executed: list[tuple[str, str]] = []  # every command the runner obeyed: (name, raw line)
 
     def feed(self, text: str) -> None:
         for line in text.splitlines():
@@ -362,9 +365,17 @@ class _Log:
                 continue
             m = _COMMAND.match(line.strip())
             if not m:
+                legacy = _LEGACY.search(line)
+                if legacy:
+                    self.executed.append((legacy.group("name"), line))
+                    if legacy.group("name") == "add-mask":
+                        self.masks.append(legacy.group("message"))
+                    elif legacy.group("name") == "stop-commands":
+                        self.stopped = legacy.group("message")
                 self.log.append(self.mask(line))
                 continue
             name, message = m.group("name"), _unescape_data(m.group("message"))
+            self.executed.append((name, line))
             props = {}
             for part in (m.group("props") or "").split(","):
                 if "=" in part:

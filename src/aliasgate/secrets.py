@@ -77,13 +77,16 @@ def register_registry_uri(uri: str, env: dict[str, str] | None = None) -> None:
         target = uri[len("mlflow+") :] if scheme.startswith("mlflow+") else e.get("MLFLOW_TRACKING_URI", "")
         try:
             parts = urlsplit(target)
-            user, password = parts.username, parts.password
-        except ValueError:
-            user = password = None
-        if password:
+            user, password, _ = parts.username, parts.password, parts.port
+        except ValueError:  # not a URL the backend accepts: nothing will be sent
+            return
+        env_user, env_password = e.get("MLFLOW_TRACKING_USERNAME"), e.get("MLFLOW_TRACKING_PASSWORD")
+        if env_user or env_password:  # the environment wins over the URL, as in the backend
+            register_basic(env_user, env_password)
+            register(password and unquote(password), sent=False)
+        elif password:
             register_basic(unquote(user or ""), unquote(password))
-        register_basic(e.get("MLFLOW_TRACKING_USERNAME"), e.get("MLFLOW_TRACKING_PASSWORD"))
-        register(e.get("MLFLOW_TRACKING_TOKEN"))
+        register(e.get("MLFLOW_TRACKING_TOKEN"), sent=not (env_user or env_password or password))
     elif scheme == "wandb":
         register_basic("api", e.get("WANDB_API_KEY"))
 
