@@ -44,10 +44,11 @@ def terminal_style(stream: TextIO | None = None) -> Style:
     return Style(color=bool(color))
 
 
-def write(text: str, *, err: bool = False) -> None:
-    """Every line aliasgate prints: redacted, and on GitHub fenced against workflow commands."""
+def write(text: str, *, err: bool = False, fence: bool = True) -> None:
+    """Every line aliasgate prints: redacted, and on GitHub fenced against workflow commands
+    (``fence=False`` for text that cannot carry one, such as :func:`to_json`'s)."""
     safe = secrets.redact(text)
-    if _on_github():
+    if fence and _on_github():
         from aliasgate import github
 
         safe = github.neutralize(safe)
@@ -182,7 +183,7 @@ class JsonReporter:
     """One JSON document on stdout: nothing else is ever written there."""
 
     def show(self, result: Any) -> None:
-        write(to_json(result.as_dict()))
+        write(to_json(result.as_dict()), fence=False)
 
     def cleanup_planned(self, plan: Any, ttl_plan: Any) -> None:
         return None
@@ -192,8 +193,9 @@ class JsonReporter:
 
 
 def to_json(data: Any) -> str:
-    """JSON whose text can carry no workflow command: ``##[`` only ever appears inside a
-    string, where ``#\\u0023[`` decodes to the same value."""
+    """JSON whose text can carry no workflow command: no line starts with ``::`` (strings are
+    quoted, line breaks escaped), and ``##[`` only ever appears inside a string, where
+    ``#\\u0023[`` decodes to the same value."""
     return render.to_json(data).replace("##[", "#\\u0023[")
 
 
