@@ -60,10 +60,52 @@ def connect(uri: str, **options: Any) -> Session:
         raise
 
 
-def load(policy_path: str | Path, *, use_cache: bool = True) -> Policy:
+DEFAULT_POLICY = "aliasgate.yaml"
+
+
+def load(policy_path: str | Path | None, *, use_cache: bool = True) -> Policy:
+    """Load a policy; ``None`` means the default (``./aliasgate.yaml``)."""
     from aliasgate.policy.load import load_policy
 
-    return load_policy(policy_path, use_cache=use_cache)
+    return load_policy(find_policy(policy_path), use_cache=use_cache)
+
+
+def find_policy(policy_path: str | Path | None) -> Path:
+    """The policy file to read; a missing one is exit 2 naming where we looked and what is nearby."""
+    path = Path(policy_path) if policy_path is not None else Path(DEFAULT_POLICY)
+    if path.exists() or path.is_symlink():
+        return path
+    nearby = _nearby_policies(path.parent)
+    found = f"; policies nearby: {', '.join(nearby)}" if nearby else "; no policy files nearby"
+    if policy_path is not None:
+        hint = "check the path given with -p/--policy or PROMOTE_POLICY"
+    elif nearby:
+        hint = f"without -p, {DEFAULT_POLICY} is looked for; pass one, e.g. -p {nearby[0]}"
+    else:
+        hint = f"pass -p/--policy or set PROMOTE_POLICY, or create {DEFAULT_POLICY}"
+    raise InvalidInput(f"policy file {path} not found (looked for {path.absolute()}){found}", hint=hint)
+
+
+def _nearby_policies(folder: Path, limit: int = 8) -> list[str]:
+    """YAML files next to ``folder`` and in its ``examples/`` that look like policies."""
+    found: list[str] = []
+    for where in (folder, folder / "examples"):
+        try:
+            candidates = sorted(where.glob("*.y*ml"))
+        except OSError:
+            continue
+        for f in candidates:
+            try:
+                head = (
+                    f.read_text(encoding="utf-8", errors="replace")[:4096]
+                    if f.stat().st_size < 1 << 20
+                    else ""
+                )
+            except OSError:
+                continue
+            if "promotions:" in head or "retention:" in head:
+                found.append(str(f))
+    return found[:limit]
 
 
 def check(paths: Sequence[str | Path]) -> list[tuple[str, Policy | None, list[PolicyIssue]]]:
@@ -349,6 +391,12 @@ def _write_native_ttl(
 def open_session(uri: str, **options: Any) -> Session:
     """Connect, having first remembered every credential the URI makes aliasgate send."""
     secrets.register_registry_uri(uri)
+    if uri.lower().startswith(("http://", "https://")):
+        shown = secrets.strip_userinfo(uri)
+        raise InvalidInput(
+            f"invalid registry {shown!r}: a plain URL does not say which registry it is",
+            hint=f"did you mean mlflow+{shown}? (W&B: wandb://ENTITY/PROJECT with WANDB_BASE_URL)",
+        )
     return connect(uri, **options)
 
 
@@ -369,7 +417,12 @@ def _reports(session: Session, plan: Plan, result: ApplyResult | None) -> list[s
 
 
 def run_plan(
-    policy_path: Path, registry: str | None, *, rules: Sequence[str] | None, out: Path | None, reports: bool
+    policy_path: Path | None,
+    registry: str | None,
+    *,
+    rules: Sequence[str] | None,
+    out: Path | None,
+    reports: bool,
 ) -> PlanRun:
     """``promote plan``: the plan (saved to ``out`` when given), and each model's report if asked."""
     pol = load(policy_path)
@@ -383,7 +436,7 @@ def run_plan(
 
 def run_apply(
     plan_file: Path | None,
-    policy_path: Path,
+    policy_path: Path | None,
     registry: str | None,
     *,
     dry_run: bool,
@@ -403,7 +456,7 @@ def run_apply(
             return ApplyRun(saved, result, True, session.registry.uri, shown)
     pol = load(policy_path)
     with _opened(resolve_registry(registry, pol)) as session:
-        prov = None if dry_run else provenance_later(session, str(policy_path), pol.sha256)
+        prov = None if dry_run else provenance_later(session, str(pol.path), pol.sha256)
         p = make_plan(pol, session, rules=rules)
         result = apply_plan(session, p, exact=False, dry_run=dry_run, prov=prov)
         shown = _reports(session, p, result) if reports else []
@@ -486,7 +539,7 @@ def run_whoami(registry: str | None) -> WhoamiView:
 
 
 def run_cleanup(
-    policy_path: Path,
+    policy_path: Path | None,
     registry: str | None,
     *,
     dry_run: bool,

@@ -18,13 +18,13 @@ import typer
 from aliasgate import __version__
 from aliasgate.cli_registry import registry_app
 from aliasgate.cli_support import (
-    DEFAULT_POLICY,
     JsonOpt,
     PolicyOpt,
     RegistryOpt,
     RuleOpt,
     command,
     face,
+    funneled,
     out,
     state,
 )
@@ -32,15 +32,20 @@ from aliasgate.cli_support import (
 app = typer.Typer(
     name="promote",
     help="Declarative, gated, atomic and audited model promotion.\n\n"
+    "Three ways in: `promote plan` / `promote apply` (or `promote --dry-run`) move aliases through "
+    "the gates of a policy (default: ./aliasgate.yaml); `promote cleanup` deletes what its retention "
+    "rules let go; in CI, the GitHub Action runs either (see docs/github-actions.md).\n\n"
     "Exit codes: 0 done or nothing to do; 1 registry, auth or network error; 2 invalid input; "
     "3 gates blocked a promotion; 4 conflict (an alias moved under us); 70 a bug in aliasgate.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(registry_app, name="registry")
+app.add_typer(
+    registry_app, name="registry", short_help="Manage the embedded registry (models, versions, aliases)."
+)
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Plan only; send nothing that changes the registry.")
 ]
@@ -55,6 +60,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Without a command: `promote apply --dry-run` (plan, send nothing)."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -64,11 +74,23 @@ def _main(
     ] = False,
 ) -> None:
     state["traceback"] = traceback or bool(os.environ.get("PROMOTE_TRACEBACK"))
+    if ctx.invoked_subcommand is not None:
+        if dry_run:
+            typer.echo(
+                f"error: put --dry-run after the command: promote {ctx.invoked_subcommand} --dry-run",
+                err=True,
+            )
+            raise typer.Exit(2)
+        return
+    if not dry_run:  # bare `promote`: the help, naming the ways in
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    funneled(apply)(plan_file=None, policy=None, registry=None, dry_run=True, as_json=False, rule=None)
 
 
 @command(app)
 def plan(
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
     output: Annotated[
@@ -94,7 +116,7 @@ def apply(
             show_default=False,
         ),
     ] = None,
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
@@ -221,7 +243,7 @@ def rollback(
 
 @command(app)
 def cleanup(
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     dry_run: Annotated[
         bool,

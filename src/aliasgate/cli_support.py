@@ -34,8 +34,8 @@ RegistryOpt = Annotated[
     ),
 ]
 PolicyOpt = Annotated[
-    Path,
-    typer.Option("--policy", "-p", envvar="PROMOTE_POLICY", help="Policy file.", show_default=True),
+    Path | None,
+    typer.Option("--policy", "-p", envvar="PROMOTE_POLICY", help="Policy file.", show_default=DEFAULT_POLICY),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
 RuleOpt = Annotated[
@@ -104,6 +104,8 @@ def command(app: typer.Typer, name: str | None = None, **options: Any) -> Callab
     """``@command(app)``: register a Typer command that runs inside the funnel."""
 
     def register(fn: F) -> F:
+        summary = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
+        options.setdefault("short_help", summary)  # listed whole in --help, never cut with "..."
         app.command(name, **options)(funneled(fn))
         return fn
 
