@@ -406,6 +406,26 @@ def test_token_is_masked_and_never_shown(action: Runner, demo: Demo) -> None:
     assert_secret_never_shown(run, TOKEN)
 
 
+def test_registry_url_password_is_masked_before_anything_prints(action: Runner, demo: Demo) -> None:
+    """A password inside the registry input (raw '@' and '+') is masked, with its basic-auth form,
+    before the step prints its command line, and shown nowhere else."""
+    import base64
+
+    password = "url@pa+ss-" + "q7Z" * 4
+    registry = f"mlflow+http://svc:{password}@127.0.0.1:9"  # nothing listens: the run fails (exit 1)
+    run = action({"command": "apply", "policy": "examples/promote.yaml", "registry": registry})
+    assert run.outputs["exit-code"] == "1"
+    basic = base64.b64encode(f"svc:{password}".encode()).decode()
+    assert password in run.masks and basic in run.masks
+    stderr = run.step("run").stderr.splitlines()
+    assert stderr[0].startswith("::add-mask::")  # before the command line or anything else
+    written = "\n".join(
+        ln for ln in run.everything_written().splitlines() if not ln.startswith("::add-mask::")
+    )
+    assert password not in written and basic not in written
+    assert all(password not in line for line in run.log)
+
+
 def test_registry_text_cannot_inject_workflow_commands(demo: Demo, cli: Any) -> None:
     """Registry text that would start a line with `::` is printed inside ::stop-commands:: on GitHub."""
     from tests.conftest import run_promote
