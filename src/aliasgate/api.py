@@ -34,10 +34,11 @@ from aliasgate.results import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.applier import ApplyResult
-    from aliasgate.native_ttl import TtlPlan
+    from aliasgate.applier import ApplyResult, RollbackPlan
+    from aliasgate.native_ttl import TtlPlan, TtlResult
     from aliasgate.planner import Plan
-    from aliasgate.retention import CleanupPlan, Outcome
+    from aliasgate.provenance import Provenance
+    from aliasgate.retention import CleanupPlan, CleanupResult, Outcome
 
 
 @dataclass
@@ -127,7 +128,7 @@ def make_plan(
     *,
     rules: Sequence[str] | None = None,
     now: datetime | None = None,
-) -> Any:
+) -> Plan:
     from aliasgate import planner
 
     return planner.plan(
@@ -135,7 +136,7 @@ def make_plan(
     )
 
 
-def provenance(session: Session, policy_path: str | None, policy_sha: str | None) -> Any:
+def provenance(session: Session, policy_path: str | None, policy_sha: str | None) -> Provenance:
     from aliasgate import provenance as prov
 
     return prov.collect(session.principal, policy_path=policy_path, policy_sha256=policy_sha)
@@ -157,23 +158,24 @@ def provenance_later(session: Session, policy_path: str | None, policy_sha: str 
     thread = threading.Thread(target=work, name="aliasgate-provenance", daemon=True)
     thread.start()
 
-    def result() -> Any:
+    def result() -> Provenance:
         thread.join()
         if "error" in box:
             raise box["error"]
-        return box["value"]
+        value: Provenance = box["value"]
+        return value
 
     return result
 
 
 def apply_plan(
     session: Session,
-    plan: Any,
+    plan: Plan,
     *,
     exact: bool,
     dry_run: bool = False,
     prov: Callable[[], Any] | None = None,
-) -> Any:
+) -> ApplyResult:
     """Apply with SIGTERM/SIGINT deferred: a cancelled CI job finishes or undoes the step in flight.
 
     ``prov`` is a pending :func:`provenance_later`; by default provenance is collected here."""
@@ -199,7 +201,7 @@ def apply_plan(
     return result
 
 
-def read_plan(path: str | Path) -> Any:
+def read_plan(path: str | Path) -> Plan:
     from aliasgate.planner import Plan
 
     try:
@@ -211,7 +213,7 @@ def read_plan(path: str | Path) -> Any:
     return Plan.from_dict(data, where=str(path))
 
 
-def save_plan(plan: Any, path: str | Path) -> None:
+def save_plan(plan: Plan, path: str | Path) -> None:
     write_output(path, json.dumps(plan.as_dict(), indent=2, default=str, allow_nan=False) + "\n", "the plan")
 
 
@@ -240,7 +242,7 @@ def history(
 
 def rollback(
     session: Session, model: str, alias: str, *, to: str | None, reason: str | None, dry_run: bool
-) -> tuple[Any, dict[str, Any] | None]:
+) -> tuple[RollbackPlan, dict[str, Any] | None]:
     from aliasgate import applier
 
     rb = applier.plan_rollback(session.registry, model, alias, to)
@@ -265,7 +267,7 @@ def cleanup_plan(
     *,
     model_glob: str | None = None,
     now: datetime | None = None,
-) -> Any:
+) -> CleanupPlan:
     """Decide, for every version of every model a retention rule matches, keep or delete."""
     from aliasgate import retention
 
@@ -292,7 +294,7 @@ def require_native_ttl(session: Session) -> None:
     native_ttl.require(session.registry)
 
 
-def native_ttl_plan(session: Session, plan: Any) -> Any:
+def native_ttl_plan(session: Session, plan: CleanupPlan) -> TtlPlan:
     """Read the W&B TTL of every planned version and decide each kept version's (reads only)."""
     from aliasgate import native_ttl
 
@@ -301,7 +303,7 @@ def native_ttl_plan(session: Session, plan: Any) -> Any:
 
 def cleanup(
     session: Session,
-    plan: Any,
+    plan: CleanupPlan,
     *,
     dry_run: bool = False,
     max_deletions: int | None = None,
@@ -309,7 +311,7 @@ def cleanup(
     on_outcome: Any = None,
     stop: Any = None,
     native_ttl: Any = None,
-) -> Any:
+) -> CleanupResult:
     """Delete what ``plan`` lets go (nothing with ``dry_run``). SIGTERM/SIGINT stop it gently:
     no new deletions, in-flight ones finish with their audit records.
 
@@ -359,8 +361,8 @@ def cleanup(
 
 
 def _write_native_ttl(
-    session: Session, plan: Any, result: Any, ttl_plan: Any, prov: Any, options: Any, stop: Any
-) -> Any:
+    session: Session, plan: CleanupPlan, result: CleanupResult, ttl_plan: TtlPlan, prov: Provenance, options: Any, stop: Any
+) -> TtlResult:
     """After the deletions: the TTL writes, unless the deletions were stopped (then none)."""
     from aliasgate import native_ttl, retention
     from aliasgate.model import VersionId
