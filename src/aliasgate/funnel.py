@@ -67,7 +67,7 @@ def report(exc: BaseException, *, show_traceback: bool = False, stream: TextIO |
         _say(err, "interrupted")
     else:
         where = "above" if show_traceback else (write_traceback(exc) or "nowhere (could not write a file)")
-        first = (str(exc).splitlines() or [""])[0][:300]
+        first = (secrets.redact(str(exc)).splitlines() or [""])[0][:300]  # redacted, then cut
         _say(
             err,
             f"internal error (a bug in aliasgate, exit {int(code)}): {type(exc).__name__}: {first}; "
