@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import time
-import traceback as tb
 from collections.abc import Callable
 from typing import TextIO
 
@@ -34,11 +31,16 @@ def _say(stream: TextIO, text: str) -> None:
 
 
 def traceback_text(exc: BaseException) -> str:
+    import traceback as tb
+
     return secrets.redact("".join(tb.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def write_traceback(exc: BaseException) -> str | None:
     """Write the redacted traceback to a new file; its path, or None when even that fails."""
+    import tempfile
+    import time
+
     try:
         fd, path = tempfile.mkstemp(
             prefix=f"aliasgate-traceback-{time.strftime('%Y%m%dT%H%M%S')}-", suffix=".txt"
