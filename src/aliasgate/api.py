@@ -35,6 +35,7 @@ from aliasgate.results import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.applier import ApplyResult, RollbackPlan
+    from aliasgate.model_reports import ModelReport
     from aliasgate.native_ttl import TtlPlan, TtlResult
     from aliasgate.planner import Plan
     from aliasgate.provenance import Provenance
@@ -361,7 +362,13 @@ def cleanup(
 
 
 def _write_native_ttl(
-    session: Session, plan: CleanupPlan, result: CleanupResult, ttl_plan: TtlPlan, prov: Provenance, options: Any, stop: Any
+    session: Session,
+    plan: CleanupPlan,
+    result: CleanupResult,
+    ttl_plan: TtlPlan,
+    prov: Provenance,
+    options: Any,
+    stop: Any,
 ) -> TtlResult:
     """After the deletions: the TTL writes, unless the deletions were stopped (then none)."""
     from aliasgate import native_ttl, retention
@@ -411,11 +418,11 @@ def _opened(uri: str, **options: Any) -> Iterator[Session]:
         session.close()
 
 
-def _reports(session: Session, plan: Plan, result: ApplyResult | None) -> list[str]:
-    from aliasgate import summary
+def _reports(session: Session, plan: Plan, result: ApplyResult | None) -> list[ModelReport]:
+    from aliasgate import model_reports
 
     moved = {mv.model for o in (result.outcomes if result else []) if o.status == "applied" for mv in o.moves}
-    return summary.model_reports(plan, session.registry, moved=moved)
+    return model_reports.for_plan(plan, session.registry, moved=moved)
 
 
 def run_plan(
@@ -501,7 +508,7 @@ def run_report(
         rep = report.build(
             session.registry, model, metric=metric, limit=limit, alias=alias, candidate=candidate
         )
-    return ReportView(rep, report.markdown(rep))
+    return ReportView(rep)
 
 
 def run_rollback(
@@ -514,12 +521,14 @@ def run_rollback(
     dry_run: bool,
     reports: bool,
 ) -> RollbackRun:
-    from aliasgate import summary
+    from aliasgate import model_reports
 
     with _opened(resolve_registry(registry, None)) as session:
         rb, record = rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
         shown = (
-            summary.rollback_report(session.registry, model, alias, rb.current, rb.target, record is not None)
+            model_reports.for_rollback(
+                session.registry, model, alias, rb.current, rb.target, record is not None
+            )
             if reports
             else []
         )

@@ -58,23 +58,15 @@ def face(as_json: bool = False) -> Face:
 
 
 def _begin() -> None:
-    """Before anything prints: remember secret-looking variables (redaction only) and, on
-    GitHub, mask each credential aliasgate sends as soon as a backend reads it."""
-    from aliasgate import secrets
+    from aliasgate.reporters import prepare
 
-    secrets.register_environment()
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from aliasgate import github
-
-        github.mask_secrets()
+    prepare()
 
 
 def _observers() -> tuple[Callable[[BaseException], None], ...]:
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return ()
-    from aliasgate import github_observer
+    from aliasgate.reporters import error_observers
 
-    return (github_observer.observe_error,)
+    return error_observers()
 
 
 def funneled(fn: Callable[..., int | None]) -> Callable[..., None]:

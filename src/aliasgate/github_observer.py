@@ -9,11 +9,12 @@ policy, one annotation per problem at its file, line and column).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aliasgate import github, summary
 from aliasgate.errors import AliasgateError, PolicyError
+from aliasgate.model_reports import ModelReport
 from aliasgate.results import (
     ApplyRun,
     CheckRun,
@@ -52,9 +53,11 @@ def _rule_annotations(plan: Any, result: Any | None) -> None:
     github.flush_annotations()
 
 
-def report_plan(plan: Any, result: Any | None, reports: Iterable[str] = (), saved: str | None = None) -> None:
+def report_plan(
+    plan: Any, result: Any | None, reports: Sequence[ModelReport] = (), saved: str | None = None
+) -> None:
     """Summary (with each model's report), annotations and step outputs of a plan or an apply."""
-    github.append_summary(summary.plan_markdown(plan, result, list(reports)))
+    github.append_summary(summary.plan_markdown(plan, result, summary.model_markdown(reports)))
     _rule_annotations(plan, result)
     final = result is not None and not result.dry_run
     applied = [o for o in (result.outcomes if result is not None else []) if o.status == "applied"]
@@ -86,7 +89,8 @@ def _rollback(run: RollbackRun) -> None:
     text = summary.rollback_markdown(
         run.model, run.alias, current, target, dry_run=run.dry_run, record=run.record
     )
-    github.append_summary("\n".join([text, *(["<hr>", "", *run.reports] if run.reports else [])]))
+    shown = summary.model_markdown(run.reports)
+    github.append_summary("\n".join([text, *(["<hr>", "", *shown] if shown else [])]))
     changed = run.record is not None
     if changed:
         github.command(
@@ -195,7 +199,9 @@ def _cleanup(run: CleanupRun) -> None:
 
 
 def _report(view: ReportView) -> None:
-    github.append_summary(view.markdown)
+    from aliasgate import report
+
+    github.append_summary(report.markdown(view.report))
 
 
 _HANDLERS: dict[type, Callable[[Any], None]] = {

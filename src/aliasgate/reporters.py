@@ -57,6 +57,25 @@ def write(text: str, *, err: bool = False, fence: bool = True) -> None:
     stream.flush()
 
 
+def prepare() -> None:
+    """Before anything prints: remember secret-looking variables (redaction only) and, on
+    GitHub, mask each credential aliasgate sends as soon as a backend reads it (on stderr)."""
+    secrets.register_environment()
+    if _on_github():
+        from aliasgate import github
+
+        github.mask_secrets()
+
+
+def error_observers() -> tuple[Callable[[BaseException], None], ...]:
+    """Who else sees an error the funnel caught: on GitHub, an annotation."""
+    if not _on_github():
+        return ()
+    from aliasgate import github_observer
+
+    return (github_observer.observe_error,)
+
+
 # -- text ---------------------------------------------------------------------------------------------
 
 
@@ -108,7 +127,9 @@ def _history(view: HistoryView, style: Style) -> list[tuple[str, bool]]:
 
 
 def _report(view: ReportView, style: Style) -> list[tuple[str, bool]]:
-    return [(view.markdown.rstrip(), False)]
+    from aliasgate import report
+
+    return [(report.markdown(view.report).rstrip(), False)]
 
 
 def _rollback(run: RollbackRun, style: Style) -> list[tuple[str, bool]]:

@@ -16,6 +16,7 @@ from aliasgate.model import Principal, Version
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.applier import ApplyResult, RollbackPlan
     from aliasgate.audit import Verification
+    from aliasgate.model_reports import ModelReport
     from aliasgate.native_ttl import TtlPlan
     from aliasgate.planner import Plan
     from aliasgate.policy.model import Policy
@@ -28,7 +29,7 @@ class PlanRun:
     plan: Plan
     registry: str
     saved: str | None = None
-    reports: list[str] = field(default_factory=list)  # Markdown of each model (GitHub summary)
+    reports: list[ModelReport] = field(default_factory=list)  # each model's report (GitHub summary)
 
     @property
     def exit_code(self) -> int:
@@ -44,7 +45,7 @@ class ApplyRun:
     result: ApplyResult
     exact: bool  # a saved plan applied as is (the text report then omits the plan)
     registry: str
-    reports: list[str] = field(default_factory=list)
+    reports: list[ModelReport] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -136,7 +137,6 @@ class HistoryView:
 @dataclass
 class ReportView:
     report: Report
-    markdown: str
 
     exit_code = int(ExitCode.OK)
 
@@ -154,7 +154,7 @@ class RollbackRun:
     dry_run: bool
     record: dict[str, Any] | None
     registry: str
-    reports: list[str] = field(default_factory=list)
+    reports: list[ModelReport] = field(default_factory=list)
 
     exit_code = int(ExitCode.OK)
 

@@ -7,13 +7,14 @@ table cells, Mermaid labels) before it lands here; the GitHub observer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aliasgate import secrets
 from aliasgate.github import workspace_path
 from aliasgate.markdown import md_cell, md_code
+from aliasgate.model_reports import ModelReport
+from aliasgate.report import Report
 
 # -- plans and applies ----------------------------------------------------------------------------------
 
@@ -107,45 +108,16 @@ def plan_markdown(plan: Any, result: Any | None, reports: Sequence[str] = ()) ->
     return "\n".join(lines)
 
 
-def _first_metric(rule: Any, model: str) -> str | None:
-    """The metric of the rule's first metric gate about ``model`` (the one worth charting)."""
-    known = rule.metrics.get(model) or {}
-    for g in rule.gates:
-        if g.kind != "metric" or (g.model not in (None, model)):
-            continue
-        label = g.gate.split(": ", 1)[1] if g.model and g.gate.startswith(f"{g.model}: ") else g.gate
-        name = label.split(" ", 1)[0]
-        if name in known:
-            return str(name)
-    return None
-
-
-def model_reports(plan: Any, registry: Any, *, moved: Iterable[str] = ()) -> list[str]:
-    """The Markdown report of every model the plan looks at, marking holder and candidate."""
+def model_markdown(items: Sequence[ModelReport]) -> list[str]:
+    """Each model report as Markdown under a plan, an apply or a rollback."""
     from aliasgate import report
 
-    done_models = set(moved)
-    out: list[str] = []
-    seen: set[str] = set()
-    for r in plan.rules:
-        for m in r.models:
-            if m in seen:
-                continue
-            seen.add(m)
-            try:
-                rep = report.build(
-                    registry,
-                    m,
-                    metric=_first_metric(r, m),
-                    alias=r.to,
-                    candidate=r.candidates.get(m),
-                    holder=r.holders.get(m),
-                    moved=m in done_models,
-                )
-                out.append(report.markdown(rep, heading=3))
-            except Exception as exc:  # the summary is a courtesy: never fail a promotion over it
-                out.append(f"### {md_cell(m)}\n\n_Report unavailable: {md_cell(secrets.redact(str(exc)))}_\n")
-    return out
+    return [
+        report.markdown(r, heading=3)
+        if isinstance(r, Report)
+        else f"### {md_cell(r.model)}\n\n_Report unavailable: {md_cell(r.reason)}_\n"
+        for r in items
+    ]
 
 
 # -- rollback, check, cleanup ---------------------------------------------------------------------------
@@ -163,19 +135,6 @@ def rollback_markdown(
         seq = f" (audit #{md_cell(record['seq'])})" if record else ""
         what = f"rolled back {ref} {version_label(current)} → {version_label(target)}{seq}"
     return "\n".join([f"## aliasgate rollback{' (dry run)' if dry_run else ''}", "", what, ""])
-
-
-def rollback_report(
-    registry: Any, model: str, alias: str, current: int | None, target: int | None, moved: bool
-) -> list[str]:
-    """The model's report under a rollback's summary (a courtesy: never fails the rollback)."""
-    from aliasgate import report
-
-    try:
-        rep = report.build(registry, model, alias=alias, candidate=target, holder=current, moved=moved)
-        return [report.markdown(rep, heading=3)]
-    except Exception as exc:
-        return [f"_Report unavailable: {md_cell(secrets.redact(str(exc)))}_"]
 
 
 def check_markdown(entries: Sequence[Any]) -> str:
