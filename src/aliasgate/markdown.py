@@ -28,7 +28,7 @@ def _one_line(text: Any) -> str:
 def md_cell(text: Any) -> str:
     """Plain text safe in a table cell or a line of prose: no table split, HTML, link, image or span."""
     s = _SYNTAX.sub(r"\\\1", _one_line(text))
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("<", "&lt;").replace(">", "&gt;")  # an entity renders as text, never as HTML
 
 
 def md_code(text: Any) -> str:
