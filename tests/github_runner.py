@@ -284,6 +284,8 @@ def _unescape_prop(text: str) -> str:
 
 
 _COMMAND = re.compile(r"^::(?P<name>[A-Za-z-]+)(?: (?P<props>[^:]*))?::(?P<message>.*)$")
+# The runner's legacy form, obeyed anywhere in a line: ##[name key=value;key=value]message
+_LEGACY = re.compile(r"##\[(?P<name>[A-Za-z-]+)(?: (?P<props>[^\]]*))?\](?P<message>.*)$")
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ class _Log:
         self.annotations = annotations
         self.log = log
         self.stopped: str | None = None
+        self.executed: list[tuple[str, str]] = []  # every command the runner obeyed: (name, raw line)
 
     def feed(self, text: str) -> None:
         for line in text.splitlines():
@@ -362,9 +365,17 @@ class _Log:
                 continue
             m = _COMMAND.match(line.strip())
             if not m:
+                legacy = _LEGACY.search(line)
+                if legacy:
+                    self.executed.append((legacy.group("name"), line))
+                    if legacy.group("name") == "add-mask":
+                        self.masks.append(legacy.group("message"))
+                    elif legacy.group("name") == "stop-commands":
+                        self.stopped = legacy.group("message")
                 self.log.append(self.mask(line))
                 continue
             name, message = m.group("name"), _unescape_data(m.group("message"))
+            self.executed.append((name, line))
             props = {}
             for part in (m.group("props") or "").split(","):
                 if "=" in part:
@@ -530,3 +541,92 @@ def run_action(
         for name, spec in (meta.get("outputs") or {}).items()
     }
     return ActionRun(results, action_outputs, status, summary, annotations, masks, log, not_run)
+
+
+# -- Markdown as GitHub renders it (the parts an injection could abuse) -------------------------------------
+
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
+_MERMAID_LINE = re.compile(r"^\s*(xychart-beta|title \"|x-axis \[|y-axis \"|bar \[|line \[)")
+
+
+def _unescaped(text: str, char: str) -> int:
+    count, i = 0, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        count += text[i] == char
+        i += 1
+    return count
+
+
+def strip_code_spans(line: str) -> str:
+    """The line with every CommonMark code span (a run of n backticks up to the next run of exactly n) removed."""
+    out, i = [], 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            out.append(line[i : i + 2])
+            i += 2
+            continue
+        if line[i] == "`":
+            j = i
+            while j < len(line) and line[j] == "`":
+                j += 1
+            run = line[i:j]
+            k = j
+            while True:
+                k = line.find("`", k)
+                if k < 0:
+                    out.append(run)  # no closer: literal backticks
+                    i = j
+                    break
+                m = k
+                while m < len(line) and line[m] == "`":
+                    m += 1
+                if m - k == len(run):
+                    i = m  # the span is dropped
+                    break
+                k = m
+            continue
+        out.append(line[i])
+        i += 1
+    return "".join(out)
+
+
+def markdown_problems(text: str) -> list[str]:
+    """What an injection achieved in GitHub-flavoured Markdown: raw HTML, a link or an image outside
+    code, a table row with more or fewer cells than its header, a Mermaid block broken or carrying a
+    ``%%`` directive, a fence left open. Empty when the Markdown is inert."""
+    problems: list[str] = []
+    fence: str | None = None
+    mermaid = False
+    cells: int | None = None
+    for n, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+                fence, mermaid = None, False
+            elif mermaid and ("%%" in line or not _MERMAID_LINE.match(line)):
+                problems.append(f"line {n}: mermaid line not ours: {line!r}")
+            continue
+        if m:
+            fence, mermaid = m.group(1), m.group(2).strip() == "mermaid"
+            continue
+        if line.startswith("|"):
+            count = _unescaped(line, "|")
+            if cells is None:
+                cells = count
+            elif count != cells:
+                problems.append(f"line {n}: table row with {count} pipes, header has {cells}: {line!r}")
+        else:
+            cells = None
+        bare = strip_code_spans(line)
+        if line == "<hr>":  # aliasgate's own separator between sections
+            continue
+        if re.search(r"<[A-Za-z/!?]", bare):
+            problems.append(f"line {n}: raw HTML: {line!r}")
+        if re.search(r"(?<!\\)!\[|(?<!\\)\]\(", bare):
+            problems.append(f"line {n}: an image or link: {line!r}")
+    if fence is not None:
+        problems.append("a code fence is left open")
+    return problems

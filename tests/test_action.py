@@ -62,7 +62,7 @@ def assert_secret_never_shown(run: ActionRun, secret: str) -> None:
     """The secret is masked first thing, and appears nowhere else: not in any output, summary,
     step output, env or path file, nor in the log the runner displays."""
     assert secret in run.masks
-    assert run.step("run").stdout.splitlines()[0] == f"::add-mask::{secret}"
+    assert run.step("run").stderr.splitlines()[0] == f"::add-mask::{secret}"
     written = run.everything_written()
     without_masks = "\n".join(line for line in written.splitlines() if not line.startswith("::add-mask::"))
     assert secret not in without_masks
@@ -406,6 +406,26 @@ def test_token_is_masked_and_never_shown(action: Runner, demo: Demo) -> None:
     assert "token passed as PROMOTE_TOKEN" in run.raw
     assert "***" in run.summary  # the gate that quotes it is shown, redacted
     assert_secret_never_shown(run, TOKEN)
+
+
+def test_registry_url_password_is_masked_before_anything_prints(action: Runner, demo: Demo) -> None:
+    """A password inside the registry input (raw '@' and '+') is masked, with its basic-auth form,
+    before the step prints its command line, and shown nowhere else."""
+    import base64
+
+    password = "url@pa+ss-" + "q7Z" * 4
+    registry = f"mlflow+http://svc:{password}@127.0.0.1:9"  # nothing listens: the run fails (exit 1)
+    run = action({"command": "apply", "policy": "examples/promote.yaml", "registry": registry})
+    assert run.outputs["exit-code"] == "1"
+    basic = base64.b64encode(f"svc:{password}".encode()).decode()
+    assert password in run.masks and basic in run.masks
+    stderr = run.step("run").stderr.splitlines()
+    assert stderr[0].startswith("::add-mask::")  # before the command line or anything else
+    written = "\n".join(
+        ln for ln in run.everything_written().splitlines() if not ln.startswith("::add-mask::")
+    )
+    assert password not in written and basic not in written
+    assert all(password not in line for line in run.log)
 
 
 def test_registry_text_cannot_inject_workflow_commands(demo: Demo, cli: Any) -> None:

@@ -505,12 +505,8 @@ def test_errors_inside_a_batch_are_retried_or_reported_per_version(tmp_path: Pat
     result = _run(reg, s, plan, retries=2)
     outcome = {o.number: o for o in result.outcomes}
     assert (outcome[2].status, outcome[2].attempts) == (engine.DELETED, 2)
-    assert (outcome[5].status, outcome[5].attempts) == (engine.FAILED, 3) and "HTTP 503" in outcome[
-        5
-    ].message
-    assert (
-        outcome[4].status == engine.SKIPPED and "holds hotfix now" in outcome[4].message
-    )  # since planning
+    assert (outcome[5].status, outcome[5].attempts) == (engine.FAILED, 3) and "HTTP 503" in outcome[5].message
+    assert outcome[4].status == engine.SKIPPED and "holds hotfix now" in outcome[4].message  # since planning
     assert {n for n, o in outcome.items() if o.status == engine.DELETED} == {1, 2, 3, 6, 7}
     assert result.exit_code == 1
     assert {v.number for v in deletion_records(s.registry())} == {1, 2, 3, 6, 7}

@@ -460,10 +460,12 @@ def on_github(w: World, tmp_path: Any, *args: str) -> tuple[Any, dict[str, str],
     )
     run = run_promote("cleanup", "-p", policy_file(tmp_path), "-r", w.uri, *args, cwd=tmp_path, env=env)
     annotations: list[Annotation] = []
-    _Log([], annotations, []).feed(run.stdout)
+    _Log([], annotations, []).feed(run.stderr)  # workflow commands go to the log stream
     outputs = parse_file_command(files["GITHUB_OUTPUT"].read_text(encoding="utf-8"))
     summary = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8")
-    shown = run.stdout.replace(f"::add-mask::{CI_KEY}", "") + run.stderr + summary + str(outputs)
+    assert "::add-mask::" not in run.stdout and f"::add-mask::{CI_KEY}" in run.stderr
+    unmasked = "\n".join(ln for ln in run.stderr.splitlines() if not ln.startswith("::add-mask::"))
+    shown = run.stdout + unmasked + summary + str(outputs)
     assert CI_KEY not in shown
     return run, outputs, summary, annotations
 

@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 
 from aliasgate import __version__
 from aliasgate.cli import app
-from tests.conftest import clean_env, run_promote
+from tests.conftest import Demo, clean_env, run_promote
 
 
 def _commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
@@ -191,3 +192,43 @@ def test_real_process_exit_codes(demo) -> None:  # type: ignore[no-untyped-def]
     assert run_promote("plan", "-p", str(demo.policy()), env=env).code == 0
     assert run_promote("apply", "-p", str(demo.policy()), env=env).code == 0
     assert run_promote("history", "bert-classifier", "--verify", env=env).code == 0
+
+
+def test_bare_promote_prints_help_naming_the_ways_in(cli: Any) -> None:
+    r = cli()
+    assert r.code == 0
+    text = " ".join(r.stdout.split())
+    for way in ("promote plan", "promote apply", "promote --dry-run", "promote cleanup", "GitHub Action"):
+        assert way in text
+
+
+def test_dry_run_without_a_command_is_apply_dry_run(demo: Demo, cli: Any) -> None:
+    (demo.path / "aliasgate.yaml").write_text(demo.policy().read_text())
+    before = demo.registry().aliases("bert-classifier")
+    r = cli("--dry-run")
+    assert r.code == 0, r.output
+    assert "would apply ship-classifier (dry run: nothing sent)" in r.stdout
+    assert demo.registry().aliases("bert-classifier") == before
+
+
+def test_missing_default_policy_names_where_it_looked_and_what_is_nearby(demo: Demo, cli: Any) -> None:
+    r = cli("plan")
+    assert r.code == 2
+    assert f"looked for {demo.path / 'aliasgate.yaml'}" in r.stderr
+    assert "policies nearby: " in r.stderr and "examples/promote.yaml" in r.stderr
+    assert "without -p" in r.stderr
+    r = cli("plan", "-p", "nope.yaml")
+    assert r.code == 2 and "pass -p" not in r.stderr and "without -p" not in r.stderr
+
+
+def test_plain_http_registry_suggests_mlflow(cli: Any) -> None:
+    r = cli("status", "m", "--registry", "http://user:pw-secret@127.0.0.1:5000")
+    assert r.code == 2
+    assert "did you mean mlflow+http://127.0.0.1:5000" in r.stderr and "pw-secret" not in r.output
+
+
+def test_help_never_cuts_a_command_summary(cli: Any) -> None:
+    for args in ([], ["registry"]):
+        out = cli(*args, "--help").stdout
+        commands = out.split("Commands:", 1)[1]
+        assert "..." not in commands

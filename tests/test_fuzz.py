@@ -122,7 +122,9 @@ json_values = st.recursive(
 
 @BOUNDED
 @given(data=st.data())
-def test_plan_loader_and_confirmation_on_edited_plans(demo: Any, saved_plan: dict[str, Any], data: Any) -> None:
+def test_plan_loader_and_confirmation_on_edited_plans(
+    demo: Any, saved_plan: dict[str, Any], data: Any
+) -> None:
     doc = copy.deepcopy(saved_plan)
     fields = list(paths(doc))
     for _ in range(data.draw(st.integers(1, 3))):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aliasgate import github, secrets
+from aliasgate import github, github_observer, secrets, summary
 from tests.conftest import Demo
 from tests.github_runner import _Log, parse_file_command
 
@@ -62,7 +62,7 @@ def test_format_command_with_properties() -> None:
 def test_command_redacts_secrets_in_message_and_properties(capsys: pytest.CaptureFixture[str]) -> None:
     secrets.register("hunter2-secret")
     github.command("warning", "token hunter2-secret leaked", title="hunter2-secret")
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "hunter2-secret" not in out
     assert out == "::warning title=***::token *** leaked\n"
 
@@ -72,7 +72,7 @@ def test_annotations_beyond_githubs_limit_are_folded(capsys: pytest.CaptureFixtu
         github.annotate("error", f"problem {i}", file="p.yaml", line=i + 1)
     github.annotate("warning", "only one warning")
     github.flush_annotations()
-    annotations, _, _ = commands(capsys.readouterr().out)
+    annotations, _, _ = commands(capsys.readouterr().err)
     errors = [a for a in annotations if a.level == "error"]
     assert len(errors) == github.ANNOTATION_LIMIT
     assert [a.message for a in errors[:9]] == [f"problem {i}" for i in range(9)]
@@ -99,7 +99,7 @@ def test_workspace_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 def test_mask_multiline_secret_masks_each_line(capsys: pytest.CaptureFixture[str]) -> None:
     github.mask("-----BEGIN KEY-----\nabcdef123456\n-----END KEY-----")
-    _, masks, log = commands(capsys.readouterr().out)
+    _, masks, log = commands(capsys.readouterr().err)
     assert "-----BEGIN KEY-----\nabcdef123456\n-----END KEY-----" in masks
     assert {"-----BEGIN KEY-----", "abcdef123456", "-----END KEY-----"} <= set(masks)
     assert log == []
@@ -110,7 +110,7 @@ def test_mask_secrets_covers_past_and_future_secrets(capsys: pytest.CaptureFixtu
     github.mask_secrets()
     github.mask_secrets()  # idempotent
     secrets.register("late-secret-22")
-    _, masks, _ = commands(capsys.readouterr().out)
+    _, masks, _ = commands(capsys.readouterr().err)
     assert masks == ["early-secret-1", "late-secret-22"]
 
 
@@ -223,7 +223,7 @@ def test_stale_saved_plan_is_an_error_annotation(demo: Demo, cli: Any) -> None:
     assert cli("registry", "set-alias", "bert-classifier", "production", "v3").code == 0
     r = run_promote("apply", "plan.json", "-p", "examples/promote.yaml", cwd=demo.path, env=env)
     assert r.code == 4
-    annotations, _, _ = commands(r.stdout)
+    annotations, _, _ = commands(r.stderr)
     (error,) = [a for a in annotations if a.level == "error"]
     assert "changed since the plan" in error.message and "Conflict" in error.properties["title"]
 
@@ -234,7 +234,7 @@ def test_policy_errors_point_at_file_line_and_column(demo: Demo) -> None:
     env = gh_env(demo.path)
     r = run_promote("check", "examples/invalid/unknown-comparison.yaml", cwd=demo.path, env=env)
     assert r.code == 2
-    annotations, _, _ = commands(r.stdout)
+    annotations, _, _ = commands(r.stderr)
     assert annotations and all(a.file == "examples/invalid/unknown-comparison.yaml" for a in annotations)
     assert all(a.line and a.properties.get("col") for a in annotations)
     outputs = parse_file_command((demo.path / "github_output").read_text())
@@ -245,7 +245,7 @@ def test_nothing_github_happens_off_github(demo: Demo) -> None:
     from tests.conftest import clean_env, run_promote
 
     r = run_promote("plan", "-p", "examples/promote.yaml", cwd=demo.path, env=clean_env())
-    assert r.code == 0 and "::" not in r.stdout
+    assert r.code == 0 and "::" not in r.output
 
 
 # -- cleanup rows ----------------------------------------------------------------------------------------------
@@ -257,19 +257,19 @@ def test_report_cleanup(
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "o"))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s"))
     lines = [
-        github.CleanupLine("m", 3, "deleted", "older than 30d, beyond keep_last 2"),
-        github.CleanupLine("m", 2, "skipped", "gained alias staging since planning"),
-        github.CleanupLine("m", 1, "failed", "HTTP 503 after 3 attempts"),
-        github.CleanupLine("m", 4, "keep", "holds production"),
+        summary.CleanupLine("m", 3, "deleted", "older than 30d, beyond keep_last 2"),
+        summary.CleanupLine("m", 2, "skipped", "gained alias staging since planning"),
+        summary.CleanupLine("m", 1, "failed", "HTTP 503 after 3 attempts"),
+        summary.CleanupLine("m", 4, "keep", "holds production"),
     ]
-    github.report_cleanup(lines, dry_run=False, exit_code=1, file="p.yaml")
+    github_observer.report_cleanup(lines, dry_run=False, exit_code=1, file="p.yaml")
     outputs = parse_file_command((tmp_path / "o").read_text())
     assert outputs["changed"] == "true" and outputs["exit-code"] == "1"
     assert json.loads(outputs["moves"]) == [{"model": "m", "version": 3, "kind": "delete"}]
-    annotations, _, _ = commands(capsys.readouterr().out)
+    annotations, _, _ = commands(capsys.readouterr().err)
     assert sorted((a.level, a.file, a.message) for a in annotations) == [
         ("error", "p.yaml", "m:v1: HTTP 503 after 3 attempts"),
         ("warning", "p.yaml", "m:v2: gained alias staging since planning"),
     ]
-    summary = (tmp_path / "s").read_text()
-    assert summary.index("| v4 |") < summary.index("| v3 |") < summary.index("| v1 |")
+    text = (tmp_path / "s").read_text()
+    assert text.index("| v4 |") < text.index("| v3 |") < text.index("| v1 |")

@@ -190,9 +190,7 @@ def test_every_field_edited_with_the_id_kept_is_refused(demo: Any, cli: Any, sav
         assert state(demo) == before, label(how, path)
 
 
-def test_every_decisive_field_edited_with_a_recomputed_id_is_refused(
-    demo: Any, cli: Any, saved: Doc
-) -> None:
+def test_every_decisive_field_edited_with_a_recomputed_id_is_refused(demo: Any, cli: Any, saved: Doc) -> None:
     before = state(demo)
     tried = 0
     for how, path, doc in mutations(saved):

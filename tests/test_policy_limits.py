@@ -109,7 +109,9 @@ def test_a_freeze_window_in_a_far_time_zone_at_the_end_of_time_is_computed() -> 
     from aliasgate import gates
     from aliasgate.model import Principal
 
-    policy = load_text(gate("{freeze: {windows: ['9999-12-31..9999-12-31'], tz: Pacific/Kiritimati}}"), "p.yaml")
+    policy = load_text(
+        gate("{freeze: {windows: ['9999-12-31..9999-12-31'], tz: Pacific/Kiritimati}}"), "p.yaml"
+    )
     (freeze,) = policy.promotions[0].gates
     ctx = gates.Context(
         now=datetime(9999, 12, 31, 9, 0, tzinfo=timezone.utc),
@@ -132,8 +134,8 @@ def test_a_freeze_window_in_a_far_time_zone_at_the_end_of_time_is_computed() -> 
         (HEAD + RULE.replace("from: staging", 'from: "staging\\n"'), "$.promotions[0].from"),
         (gate('{metric: "val_f1\\n", min: 0.5}'), "$.promotions[0].gates[0].metric"),
         (gate('{principals: ["ci\\r"]}'), "$.promotions[0].gates[0].principals[0]"),
-        ("version: 1\nregistry: \"local:x.db\\n\"\n", "$.registry"),
-        ("version: 1\nretention:\n  - {model: \"m\\t*\", keep_last: 1}\n", "$.retention[0].model"),
+        ('version: 1\nregistry: "local:x.db\\n"\n', "$.registry"),
+        ('version: 1\nretention:\n  - {model: "m\\t*", keep_last: 1}\n', "$.retention[0].model"),
     ],
 )
 def test_names_with_control_characters_are_refused(text: str, path: str) -> None:

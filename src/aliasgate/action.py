@@ -27,15 +27,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aliasgate import github, secrets
-from aliasgate.errors import ExitCode
+from aliasgate import funnel, github, secrets
+from aliasgate.errors import ExitCode, InvalidInput, OutputError, exit_code_for
 
 COMMANDS = ("plan", "apply", "cleanup", "rollback", "check", "report")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
 
 
-class InputError(ValueError):
+class InputError(InvalidInput):
     """An action input that cannot be used; reported as an error annotation, exit 2."""
 
 
@@ -154,7 +154,14 @@ def _has_option(args: Sequence[str], *names: str) -> bool:
 
 def default_plan_path(env: Mapping[str, str]) -> str:
     base = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "aliasgate"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create {base} for the saved plan (RUNNER_TEMP): {exc.strerror or exc}",
+            exit_code=ExitCode.REGISTRY,
+            hint="set the plan-file input to a writable path",
+        ) from None
     return str(base / f"plan-{env.get('GITHUB_RUN_ID', 'local')}-{uuid.uuid4().hex[:8]}.json")
 
 
@@ -195,24 +202,38 @@ def child_env(env: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str
 
 
 def run(env: Mapping[str, str] | None = None) -> int:
+    """The action's step, inside the same error funnel as every ``promote`` command."""
     env = dict(os.environ if env is None else env)
-    token = env.get("INPUT_TOKEN", "")
-    if token:  # first of all: nothing below may print it
-        secrets.register(token)
-        github.mask(token)
-    try:
-        inputs = Inputs.from_env(env)
-        registry = resolve_registry(inputs, env)
-        extra = token_env(registry, inputs.token, inputs.username)
-        argv = command_line(inputs, env)
-    except InputError as exc:
-        github.command("error", str(exc), title="aliasgate action: invalid input")
-        github.set_outputs(
-            {"changed": "false", "moves": "[]", "plan": "", "exit-code": str(int(ExitCode.INVALID))}, env
+    # First of all, mask the token in every encoding it may travel in (and, below, the
+    # registry URL's password): nothing may print them before the runner knows them.
+    secrets.on_register(github.mask)
+    secrets.register(env.get("INPUT_TOKEN", ""))
+
+    def failed(exc: BaseException) -> None:
+        title = "aliasgate action: invalid input" if isinstance(exc, InputError) else "aliasgate action"
+        what = (
+            exc.message
+            if isinstance(exc, InvalidInput | OutputError)
+            else f"internal error: {type(exc).__name__}"
         )
-        return int(ExitCode.INVALID)
+        github.command("error", what, title=title)
+        if not isinstance(exc, OutputError):
+            code = str(int(exit_code_for(exc)))
+            github.set_outputs({"changed": "false", "moves": "[]", "plan": "", "exit-code": code}, env)
+
+    return funnel.guarded(
+        lambda: _run(env), show_traceback=bool(env.get("PROMOTE_TRACEBACK")), observers=(failed,)
+    )
+
+
+def _run(env: dict[str, str]) -> int:
+    inputs = Inputs.from_env(env)
+    registry = resolve_registry(inputs, env)
+    secrets.register_registry_uri(registry, env)
+    extra = token_env(registry, inputs.token, inputs.username)
+    argv = command_line(inputs, env)
     github.set_outputs({"changed": "false", "moves": "[]", "plan": ""}, env)
-    sys.stdout.write("promote " + shlex.join(argv) + "\n")
+    sys.stdout.write("promote " + shlex.join(secrets.redact(a) for a in argv) + "\n")
     if extra:
         sys.stdout.write(f"token passed as {', '.join(sorted(extra))} for {registry.split(':', 1)[0]}:\n")
     sys.stdout.flush()

@@ -10,13 +10,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import InvalidInput, PolicyError, PolicyIssue
+from aliasgate.errors import InvalidInput, OutputError, PolicyError, PolicyIssue
 from aliasgate.model import Principal, Version, utcnow
 from aliasgate.policy.model import Policy
 from aliasgate.registry import Registry, open_registry, resolve_uri
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.applier import ApplyResult, RollbackPlan
+    from aliasgate.cleanup import CleanupResult
+    from aliasgate.native_ttl import TtlPlan, TtlResult
+    from aliasgate.planfile import SavedPlan
+    from aliasgate.planner import Plan
+    from aliasgate.provenance import Provenance
+    from aliasgate.retention import CleanupPlan
 
 
 @dataclass
@@ -39,10 +48,12 @@ def connect(uri: str, **options: Any) -> Session:
         raise
 
 
-def load(policy_path: str | Path, *, use_cache: bool = True) -> Policy:
+def load(policy_path: str | Path | None, *, use_cache: bool = True) -> Policy:
+    """Load a policy; ``None`` means the default (``./aliasgate.yaml``)."""
+    from aliasgate.commands import find_policy
     from aliasgate.policy.load import load_policy
 
-    return load_policy(policy_path, use_cache=use_cache)
+    return load_policy(find_policy(policy_path), use_cache=use_cache)
 
 
 def check(paths: Sequence[str | Path]) -> list[tuple[str, Policy | None, list[PolicyIssue]]]:
@@ -64,7 +75,7 @@ def make_plan(
     *,
     rules: Sequence[str] | None = None,
     now: datetime | None = None,
-) -> Any:
+) -> Plan:
     from aliasgate import planner
 
     return planner.plan(
@@ -72,7 +83,7 @@ def make_plan(
     )
 
 
-def provenance(session: Session, policy_path: str | None, policy_sha: str | None) -> Any:
+def provenance(session: Session, policy_path: str | None, policy_sha: str | None) -> Provenance:
     from aliasgate import provenance as prov
 
     return prov.collect(session.principal, policy_path=policy_path, policy_sha256=policy_sha)
@@ -94,23 +105,24 @@ def provenance_later(session: Session, policy_path: str | None, policy_sha: str 
     thread = threading.Thread(target=work, name="aliasgate-provenance", daemon=True)
     thread.start()
 
-    def result() -> Any:
+    def result() -> Provenance:
         thread.join()
         if "error" in box:
             raise box["error"]
-        return box["value"]
+        value: Provenance = box["value"]
+        return value
 
     return result
 
 
 def apply_plan(
     session: Session,
-    plan: Any,
+    plan: Plan,
     *,
     exact: bool,
     dry_run: bool = False,
     prov: Callable[[], Any] | None = None,
-) -> Any:
+) -> ApplyResult:
     """Apply with SIGTERM/SIGINT deferred: a cancelled CI job finishes or undoes the step in flight.
 
     ``prov`` is a pending :func:`provenance_later`; by default provenance is collected here."""
@@ -136,17 +148,21 @@ def apply_plan(
     return result
 
 
-def read_plan(path: str | Path, policy: str | Path) -> Any:
-    """A saved plan, checked (shape, id, signature) and paired with the policy ``apply`` trusts."""
+def read_plan(path: str | Path, policy: str | Path | None) -> SavedPlanInput:
+    """A saved plan, checked (shape, id, signature) and paired with the policy ``apply`` trusts
+    (its own signed copy, else the policy file given to ``apply``, whose hash must match)."""
     from aliasgate import planconfirm, planfile
+    from aliasgate.commands import find_policy
 
     saved = planfile.read(path, key=planfile.plan_key())
-    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, policy))
+    if saved.signed and saved.policy_text is not None:
+        return SavedPlanInput(saved, planconfirm.trusted_policy(saved, ""))
+    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, find_policy(policy)))
 
 
 @dataclass
 class SavedPlanInput:
-    saved: Any  # planfile.SavedPlan
+    saved: SavedPlan
     policy: Policy
 
     def registry(self, cli_value: str | None) -> str:
@@ -158,7 +174,7 @@ class SavedPlanInput:
         return uri
 
 
-def confirm_plan(session: Session, saved: SavedPlanInput) -> Any:
+def confirm_plan(session: Session, saved: SavedPlanInput) -> Plan:
     """Re-evaluate a saved plan's policy now: the plan to apply, or Conflict/Blocked/InvalidInput."""
     from aliasgate import planconfirm
 
@@ -167,10 +183,19 @@ def confirm_plan(session: Session, saved: SavedPlanInput) -> Any:
     )
 
 
-def save_plan(plan: Any, path: str | Path) -> None:
+def save_plan(plan: Plan, path: str | Path) -> None:
+    """Write a plan for a later ``apply`` (signed when ``PROMOTE_PLAN_KEY`` is set)."""
     from aliasgate import planfile
 
     planfile.save(plan, path, key=planfile.plan_key())
+
+
+def write_output(path: str | Path, text: str, what: str) -> None:
+    """Write a file the user named (``-o``); one that cannot be written is their error (exit 2)."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
 
 
 def status(session: Session, model: str) -> tuple[list[Version], dict[str, int]]:
@@ -190,7 +215,7 @@ def history(
 
 def rollback(
     session: Session, model: str, alias: str, *, to: str | None, reason: str | None, dry_run: bool
-) -> tuple[Any, dict[str, Any] | None]:
+) -> tuple[RollbackPlan, dict[str, Any] | None]:
     from aliasgate import applier
 
     rb = applier.plan_rollback(session.registry, model, alias, to)
@@ -215,7 +240,7 @@ def cleanup_plan(
     *,
     model_glob: str | None = None,
     now: datetime | None = None,
-) -> Any:
+) -> CleanupPlan:
     """Decide, for every version of every model a retention rule matches, keep or delete."""
     from aliasgate import retention
 
@@ -242,7 +267,7 @@ def require_native_ttl(session: Session) -> None:
     native_ttl.require(session.registry)
 
 
-def native_ttl_plan(session: Session, plan: Any) -> Any:
+def native_ttl_plan(session: Session, plan: CleanupPlan) -> TtlPlan:
     """Read the W&B TTL of every planned version and decide each kept version's (reads only)."""
     from aliasgate import native_ttl
 
@@ -251,7 +276,7 @@ def native_ttl_plan(session: Session, plan: Any) -> Any:
 
 def cleanup(
     session: Session,
-    plan: Any,
+    plan: CleanupPlan,
     *,
     dry_run: bool = False,
     max_deletions: int | None = None,
@@ -259,7 +284,7 @@ def cleanup(
     on_outcome: Any = None,
     stop: Any = None,
     native_ttl: Any = None,
-) -> Any:
+) -> CleanupResult:
     """Delete what ``plan`` lets go (nothing with ``dry_run``). SIGTERM/SIGINT stop it gently:
     no new deletions, in-flight ones finish with their audit records.
 
@@ -276,9 +301,7 @@ def cleanup(
         parallel=engine.DEFAULT_PARALLEL if parallel is None else parallel,
     )
     if options.max_deletions < 0 or not 1 <= options.parallel <= engine.MAX_PARALLEL:
-        raise InvalidInput(
-            f"--max-deletions must be >= 0 and --parallel between 1 and {engine.MAX_PARALLEL}"
-        )
+        raise InvalidInput(f"--max-deletions must be >= 0 and --parallel between 1 and {engine.MAX_PARALLEL}")
     aborted = engine.over_cap(plan, options.max_deletions)
     ttl_writes = native_ttl is not None and bool(native_ttl.writes)
     if dry_run or aborted or not (plan.deletions or ttl_writes):  # nothing to send: no provenance
@@ -308,8 +331,14 @@ def cleanup(
 
 
 def _write_native_ttl(
-    session: Session, plan: Any, result: Any, ttl_plan: Any, prov: Any, options: Any, stop: Any
-) -> Any:
+    session: Session,
+    plan: CleanupPlan,
+    result: CleanupResult,
+    ttl_plan: TtlPlan,
+    prov: Provenance,
+    options: Any,
+    stop: Any,
+) -> TtlResult:
     """After the deletions: the TTL writes, unless the deletions were stopped (then none)."""
     from aliasgate import cleanup as engine
     from aliasgate import native_ttl
@@ -333,3 +362,42 @@ def _write_native_ttl(
         parallel=options.parallel,
         stop=stop,
     )
+
+
+# The command verbs (one typed call per CLI command) live in aliasgate.commands and are part of this
+# module's interface: typed for mypy here, loaded on first use (commands imports this module).
+_VERBS = frozenset(
+    {
+        "open_session",
+        "run_apply",
+        "run_check",
+        "run_cleanup",
+        "run_history",
+        "run_models",
+        "run_plan",
+        "run_report",
+        "run_rollback",
+        "run_status",
+        "run_whoami",
+    }
+)
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.commands import open_session as open_session
+    from aliasgate.commands import run_apply as run_apply
+    from aliasgate.commands import run_check as run_check
+    from aliasgate.commands import run_cleanup as run_cleanup
+    from aliasgate.commands import run_history as run_history
+    from aliasgate.commands import run_models as run_models
+    from aliasgate.commands import run_plan as run_plan
+    from aliasgate.commands import run_report as run_report
+    from aliasgate.commands import run_rollback as run_rollback
+    from aliasgate.commands import run_status as run_status
+    from aliasgate.commands import run_whoami as run_whoami
+
+
+def __getattr__(name: str) -> Any:
+    if name in _VERBS:
+        from aliasgate import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,50 +1,55 @@
-"""The `promote` command line: parse, call one core function, render. Nothing else.
+"""The `promote` command line: parse, make one typed call into the core, hand the result to a reporter.
 
-Start-up stays light: only Typer and the standard library are imported here;
-the core, jsonschema, GitPython, requests and backends load inside commands.
-Every AliasgateError goes through one funnel that prints it (secrets
+Start-up stays light: only Typer and the standard library are imported here; the core,
+jsonschema, GitPython, requests and backends load inside commands. Every command runs
+inside one error funnel (:mod:`aliasgate.funnel`), which prints an error (secrets
 redacted) and exits with its documented code.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aliasgate import __version__
 from aliasgate.cli_registry import registry_app
 from aliasgate.cli_support import (
-    DEFAULT_POLICY,
     JsonOpt,
     PolicyOpt,
     RegistryOpt,
     RuleOpt,
-    err,
-    funnel,
-    on_github,
-    open_session,
+    command,
+    face,
+    funneled,
     out,
     state,
-    terminal_style,
 )
 
 app = typer.Typer(
     name="promote",
     help="Declarative, gated, atomic and audited model promotion.\n\n"
+    "Three ways in: `promote plan` / `promote apply` (or `promote --dry-run`) move aliases through "
+    "the gates of a policy (default: ./aliasgate.yaml); `promote cleanup` deletes what its retention "
+    "rules let go; in CI, the GitHub Action runs either (see docs/github-actions.md).\n\n"
     "Exit codes: 0 done or nothing to do; 1 registry, auth or network error; 2 invalid input; "
-    "3 gates blocked a promotion; 4 conflict (an alias moved under us).",
-    no_args_is_help=True,
+    "3 gates blocked a promotion; 4 conflict (an alias moved under us); 70 a bug in aliasgate.",
+    invoke_without_command=True,
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(registry_app, name="registry")
+app.add_typer(
+    registry_app, name="registry", short_help="Manage the embedded registry (models, versions, aliases)."
+)
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Plan only; send nothing that changes the registry.")
+]
+ModelArg = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
 
 
 def _version(value: bool) -> None:
@@ -55,6 +60,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Without a command: `promote apply --dry-run` (plan, send nothing)."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -63,145 +73,76 @@ def _main(
         bool, typer.Option("--traceback", help="Show the Python traceback of an error (for bug reports).")
     ] = False,
 ) -> None:
-    if traceback:
-        state["traceback"] = True
+    state["traceback"] = traceback or bool(os.environ.get("PROMOTE_TRACEBACK"))
+    if ctx.invoked_subcommand is not None:
+        if dry_run:
+            typer.echo(
+                f"error: put --dry-run after the command: promote {ctx.invoked_subcommand} --dry-run",
+                err=True,
+            )
+            raise typer.Exit(2)
+        return
+    if not dry_run:  # bare `promote`: the help, naming the ways in
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    funneled(apply)(plan_file=None, policy=None, registry=None, dry_run=True, as_json=False, rule=None)
 
 
-# -- promotion ---------------------------------------------------------------------------------------
-
-
-@app.command()
-@funnel
+@command(app)
 def plan(
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Save the plan as JSON for `promote apply PLAN`.")
     ] = None,
     rule: RuleOpt = None,
-) -> None:
+) -> int:
     """Show what would move and why: every gate with its observed value. Changes nothing.
 
     Exits 3 when a gate blocks a rule, so CI can tell 'not promoted' from 'broken'."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    pol = api.load(policy)
-    session = open_session(api.resolve_registry(registry, pol))
-    try:
-        p = api.make_plan(pol, session, rules=rule)
-        if output:
-            api.save_plan(p, output)
-        gh = on_github()
-        if gh:
-            gh.report_plan(p, None, registry=session.registry, saved=str(output) if output else None)
-    finally:
-        session.close()
-    out(render.to_json(p.as_dict()) if as_json else render.plan_text(p, terminal_style()))
-    if output and not as_json:
-        out(f"saved plan {p.id} to {output}")
-    raise typer.Exit(3 if p.blocked else 0)
+    f = face(as_json)
+    return f.emit(api.run_plan(policy, registry, rules=rule, out=output, reports=f.github))
 
 
-@app.command()
-@funnel
+@command(app)
 def apply(
     plan_file: Annotated[
         Path | None,
         typer.Argument(
-            help="A plan saved with `promote plan -o`, re-checked against its policy (-p) and the registry: "
-            "applied only if both still yield it (exit 4 if an alias moved since, 3 if a gate fails now).",
+            help="A plan saved with `promote plan -o`: applied exactly, refused (exit 4) if any alias moved since.",
             show_default=False,
         ),
     ] = None,
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan only; send nothing that changes the registry.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     rule: RuleOpt = None,
-) -> None:
+) -> int:
     """Move aliases with compare-and-swap on the holder seen at planning time, and audit each move."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    if plan_file is not None:
-        saved = api.read_plan(plan_file, policy)
-        session = open_session(saved.registry(registry))
-        exact = True
-    else:
-        pol = api.load(policy)
-        session = open_session(api.resolve_registry(registry, pol))
-        exact = False
-    try:
-        if plan_file is None:
-            prov = None if dry_run else api.provenance_later(session, str(policy), pol.sha256)
-            p = api.make_plan(pol, session, rules=rule)
-        else:
-            prov = None
-            p = api.confirm_plan(session, saved)
-        result = api.apply_plan(session, p, exact=exact, dry_run=dry_run, prov=prov)
-        gh = on_github()
-        if gh:
-            gh.report_plan(p, result, registry=session.registry)
-    finally:
-        session.close()
-    if as_json:
-        out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
-    else:
-        style = terminal_style()
-        if not exact:
-            out(render.plan_text(p, style))
-            out("")
-        out(render.apply_text(result, style))
-    raise typer.Exit(int(result.exit_code))
+    f = face(as_json)
+    return f.emit(api.run_apply(plan_file, policy, registry, dry_run=dry_run, rules=rule, reports=f.github))
 
 
-@app.command()
-@funnel
+@command(app)
 def check(
     policies: Annotated[list[Path], typer.Argument(help="Policy files to validate.", show_default=False)],
     as_json: JsonOpt = False,
-) -> None:
+) -> int:
     """Validate policy files (schema and meaning) without touching a registry; exit 2 on any problem."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    results = api.check(policies)
-    bad = [issue for _, _, issues in results for issue in issues]
-    gh = on_github()
-    if gh:
-        gh.policy_errors(bad)
-        gh.report_check(results)
-    if as_json:
-        out(
-            render.to_json(
-                [
-                    {
-                        "file": f,
-                        "ok": not issues,
-                        "rules": len(p.promotions) if p else None,
-                        "retention": len(p.retention) if p else None,
-                        "issues": [i.__dict__ for i in issues],
-                    }
-                    for f, p, issues in results
-                ]
-            )
-        )
-    else:
-        for f, p, issues in results:
-            if p is not None:
-                out(f"ok: {f} ({len(p.promotions)} promotion rule(s), {len(p.retention)} retention rule(s))")
-            for issue in issues:
-                err(str(issue))
-        if bad:
-            err(f"error: {len(bad)} problem(s) in {sum(1 for _, _, i in results if i)} file(s)")
-    raise typer.Exit(2 if bad else 0)
+    return face(as_json).emit(api.run_check(policies))
 
 
-@app.command()
-@funnel
+@command(app)
 def status(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    model: ModelArg,
     registry: RegistryOpt = None,
     metric: Annotated[
         list[str] | None,
@@ -211,48 +152,16 @@ def status(
         int, typer.Option("--limit", "-n", help="Show at most this many versions, newest first.")
     ] = 20,
     as_json: JsonOpt = False,
-) -> None:
+) -> int:
     """Versions, aliases and key metrics of a model."""
-    from aliasgate import api, render
-    from aliasgate.model import utcnow
+    from aliasgate import api
 
-    session = open_session(api.resolve_registry(registry, None))
-    try:
-        versions, aliases = api.status(session, model)
-    finally:
-        session.close()
-    shown = versions[:limit] if limit > 0 else versions
-    if as_json:
-        out(
-            render.to_json(
-                {
-                    "model": model,
-                    "aliases": aliases,
-                    "versions": [
-                        {
-                            "version": v.number,
-                            "created_at": v.created_at.isoformat(),
-                            "created_by": v.created_by,
-                            "aliases": list(v.aliases),
-                            "metrics": dict(v.metrics),
-                            "metadata": dict(v.metadata),
-                            "lineage": [str(i) for i in v.lineage],
-                            "source": v.source,
-                        }
-                        for v in shown
-                    ],
-                }
-            )
-        )
-        return
-    names = metric or sorted({k for v in shown for k in v.metrics})[:6]
-    out(render.status_text(model, shown, aliases, names, utcnow(), terminal_style()))
+    return face(as_json).emit(api.run_status(model, registry, metrics=metric, limit=limit))
 
 
-@app.command()
-@funnel
+@command(app)
 def history(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    model: ModelArg,
     alias: Annotated[str | None, typer.Option("--alias", "-a", help="Only moves of this alias.")] = None,
     registry: RegistryOpt = None,
     verify: Annotated[
@@ -263,33 +172,11 @@ def history(
     ] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most this many records (0: all).")] = 0,
     as_json: JsonOpt = False,
-) -> None:
+) -> int:
     """Every audited move of a model, newest first, from the registry itself."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    session = open_session(api.resolve_registry(registry, None))
-    try:
-        records, verification = api.history(session, model, alias)
-    finally:
-        session.close()
-    newest_first = list(reversed(records))
-    if limit > 0:
-        newest_first = newest_first[:limit]
-    if as_json:
-        payload: dict[str, Any] = {"model": model, "records": newest_first}
-        if verify:
-            payload["verification"] = verification.as_dict()
-        out(render.to_json(payload))
-    else:
-        out(render.history_text(newest_first, terminal_style()))
-        if verify:
-            out(render.verification_text(model, verification, terminal_style()))
-    if verify and not verification.ok:
-        if not as_json:
-            err(
-                f"error: audit chain of {model} broken at record #{verification.first_bad}: {verification.problem}"
-            )
-        raise typer.Exit(1)
+    return face(as_json).emit(api.run_history(model, registry, alias=alias, verify=verify, limit=limit))
 
 
 class ReportFormat(str, Enum):
@@ -297,10 +184,9 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
-@app.command()
-@funnel
+@command(app)
 def report(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    model: ModelArg,
     registry: RegistryOpt = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="Markdown (as in the GitHub step summary) or JSON.")
@@ -320,32 +206,17 @@ def report(
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="Recent versions and history records shown.")
     ] = 10,
-) -> None:
+) -> int:
     """Markdown report of a model: versions, aliases, alias history and a Mermaid chart of a metric."""
-    from aliasgate import api, render
-    from aliasgate import report as report_mod
+    from aliasgate import api
 
-    session = open_session(api.resolve_registry(registry, None))
-    try:
-        rep = report_mod.build(
-            session.registry, model, metric=metric, limit=limit, alias=alias, candidate=candidate
-        )
-    finally:
-        session.close()
-    text = report_mod.markdown(rep)
-    gh = on_github()
-    if gh:
-        gh.append_summary(text)
-    if fmt is ReportFormat.json:
-        out(render.to_json(report_mod.as_dict(rep)))
-    else:
-        out(text.rstrip())
+    view = api.run_report(model, registry, metric=metric, alias=alias, candidate=candidate, limit=limit)
+    return face(fmt is ReportFormat.json).emit(view)
 
 
-@app.command()
-@funnel
+@command(app)
 def rollback(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    model: ModelArg,
     alias: Annotated[str, typer.Argument(help="Alias to move back.", show_default=False)],
     to: Annotated[
         str | None,
@@ -359,48 +230,20 @@ def rollback(
         bool, typer.Option("--dry-run", help="Show where the alias would go; change nothing.")
     ] = False,
     as_json: JsonOpt = False,
-) -> None:
+) -> int:
     """Move an alias back to its holder before the last audited move (compare-and-swap, audited).
 
     Rolling back twice steps back twice."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    session = open_session(api.resolve_registry(registry, None))
-    try:
-        rb, record = api.rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
-        gh = on_github()
-        if gh:
-            gh.report_rollback(
-                model, alias, rb.current, rb.target, dry_run=dry_run, record=record, registry=session.registry
-            )
-    finally:
-        session.close()
-    if as_json:
-        out(
-            render.to_json(
-                {
-                    "model": model,
-                    "alias": alias,
-                    "from": rb.current,
-                    "to": rb.target,
-                    "dry_run": dry_run,
-                    "record": record,
-                }
-            )
-        )
-    elif rb.current == rb.target:
-        out(f"{model}:{alias} is already on v{rb.target}; nothing to do")
-    elif dry_run:
-        out(f"would move {model}:{alias} v{rb.current} -> v{rb.target} (dry run: nothing sent)")
-    else:
-        assert record is not None
-        out(f"rolled back {model}:{alias} v{rb.current} -> v{rb.target} (audit #{record['seq']})")
+    f = face(as_json)
+    run = api.run_rollback(model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=f.github)
+    return f.emit(run)
 
 
-@app.command()
-@funnel
+@command(app)
 def cleanup(
-    policy: PolicyOpt = Path(DEFAULT_POLICY),
+    policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     dry_run: Annotated[
         bool,
@@ -426,7 +269,7 @@ def cleanup(
             "(re-read; exit 1 if W&B ignored it).",
         ),
     ] = False,
-) -> None:
+) -> int:
     """Delete versions the policy's `retention:` rules let go: past ttl, beyond keep_last, with no
     alias, no passing keep_if and no kept version derived from them.
 
@@ -435,102 +278,37 @@ def cleanup(
     reported), 1 registry/auth error (or W&B ignored a --native-ttl write), 2 invalid input,
     3 aborted by --max-deletions, 130/143 stopped by SIGINT/SIGTERM after the in-flight deletions
     finished."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    pol = api.load(policy)
-    session = open_session(api.resolve_registry(registry, pol))
-    try:
-        if native_ttl:
-            api.require_native_ttl(session)
-        p = api.cleanup_plan(pol, session, model_glob=model)
-        ttl_plan = api.native_ttl_plan(session, p) if native_ttl else None
-        if not as_json:
-            out(render.cleanup_plan_text(p, terminal_style()))
-            if ttl_plan is not None:
-                out("")
-                out(render.native_ttl_plan_text(ttl_plan, terminal_style()))
-            out("")
-        progress = _CleanupProgress(len(p.deletions))
-        result = api.cleanup(
-            session,
-            p,
-            dry_run=dry_run,
-            max_deletions=max_deletions,
-            parallel=parallel,
-            on_outcome=progress,
-            native_ttl=ttl_plan,
-        )
-        progress.finish()
-        gh = on_github()
-        if gh:
-            gh.report_cleanup(
-                gh.cleanup_lines(p, result),
-                dry_run=dry_run,
-                exit_code=result.exit_code,
-                file=p.policy_path,
-                native_ttl=result.native_ttl,
-            )
-    finally:
-        session.close()
-    if as_json:
-        out(render.to_json({"plan": p.as_dict(), "result": result.as_dict()}))
-    else:
-        out(render.cleanup_result_text(result, terminal_style()))
-        if result.native_ttl is not None:
-            out(render.native_ttl_result_text(result.native_ttl, terminal_style()))
-    raise typer.Exit(result.exit_code)
+    f = face(as_json)
+    run = api.run_cleanup(
+        policy,
+        registry,
+        dry_run=dry_run,
+        max_deletions=max_deletions,
+        parallel=parallel,
+        model_glob=model,
+        native_ttl=native_ttl,
+        on_plan=f.cleanup_progress,
+        on_outcome=f.on_outcome,
+    )
+    return f.emit(run)
 
 
-class _CleanupProgress:
-    """Progress on stderr: a bar redrawn in place on a terminal, one plain line per deletion when piped."""
-
-    def __init__(self, total: int) -> None:
-        from aliasgate.render import Style
-
-        self.total = total
-        self.done = 0
-        self.counts: dict[str, int] = {}
-        self.tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-        self.style = terminal_style(sys.stderr) if self.tty else Style()
-
-    def __call__(self, outcome: Any) -> None:
-        from aliasgate import render
-
-        self.done += 1
-        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if self.tty:
-            bar = render.cleanup_progress_bar(self.done, self.total, self.counts)
-            sys.stderr.write("\r" + bar)
-            sys.stderr.flush()
-        else:
-            err(render.cleanup_progress_line(outcome, self.style))
-
-    def finish(self) -> None:
-        if self.tty and self.done:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-@app.command()
-@funnel
-def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+@command(app)
+def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> int:
     """The account the registry authenticates (never the token)."""
-    from aliasgate import api, render
+    from aliasgate import api
 
-    session = open_session(api.resolve_registry(registry, None))
-    session.close()
-    if as_json:
-        out(render.to_json({"registry": session.registry.uri, **session.principal.as_dict()}))
-    else:
-        out(f"{render.principal_line(session.principal)} on {session.registry.uri}")
+    return face(as_json).emit(api.run_whoami(registry))
 
 
-@app.command()
+@command(app)
 def schema() -> None:
     """Print the policy JSON Schema (draft 2020-12) for editors and validators."""
     from aliasgate.policy.load import schema_text
 
-    typer.echo(schema_text().rstrip())
+    out(schema_text().rstrip())
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aliasgate.cli_support import JsonOpt, RegistryOpt, funnel, open_session, out, terminal_style
+from aliasgate.cli_support import JsonOpt, RegistryOpt, command, face, out
 
 registry_app = typer.Typer(
     help="Manage the embedded registry: models, versions, aliases, import and export.",
@@ -23,7 +23,7 @@ def _local(registry: str | None) -> Any:
     uri = api.resolve_registry(registry, None)
     if not uri.startswith("local:"):
         raise InvalidInput(f"`promote registry` manages the embedded registry only, not {uri}")
-    return open_session(uri, create=True)
+    return api.open_session(uri, create=True)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -40,8 +40,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
     return result
 
 
-@registry_app.command("init")
-@funnel
+@command(registry_app, "init")
 def registry_init(registry: RegistryOpt = None) -> None:
     """Create an empty embedded registry (idempotent)."""
     session = _local(registry)
@@ -49,8 +48,7 @@ def registry_init(registry: RegistryOpt = None) -> None:
     out(f"embedded registry ready at {session.registry.uri}")
 
 
-@registry_app.command("create-model")
-@funnel
+@command(registry_app, "create-model")
 def registry_create_model(
     name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
     description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
@@ -65,8 +63,7 @@ def registry_create_model(
     out(f"created model {name}")
 
 
-@registry_app.command("log-version")
-@funnel
+@command(registry_app, "log-version")
 def registry_log_version(
     model: Annotated[str, typer.Argument(help="Model name (created if missing).", show_default=False)],
     metric: Annotated[
@@ -102,8 +99,7 @@ def registry_log_version(
     out(f"logged {model}:v{number}")
 
 
-@registry_app.command("set-alias")
-@funnel
+@command(registry_app, "set-alias")
 def registry_set_alias(
     model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
     alias: Annotated[str, typer.Argument(help="Alias to set.", show_default=False)],
@@ -125,8 +121,7 @@ def registry_set_alias(
     out(f"{model}:{alias} -> {version}" + (f" (audit #{record['seq']})" if record else " (already there)"))
 
 
-@registry_app.command("delete-alias")
-@funnel
+@command(registry_app, "delete-alias")
 def registry_delete_alias(
     model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
     alias: Annotated[str, typer.Argument(help="Alias to remove.", show_default=False)],
@@ -144,33 +139,15 @@ def registry_delete_alias(
     out(f"removed {model}:{alias}" + (f" (audit #{record['seq']})" if record else " (it was not set)"))
 
 
-@registry_app.command("list")
-@funnel
-def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+@command(registry_app, "list")
+def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> int:
     """List models with their version counts and aliases."""
-    from aliasgate import render
+    from aliasgate import api
 
-    session = _local(registry)
-    try:
-        rows = [
-            (m, session.registry.latest(m), session.registry.aliases(m)) for m in session.registry.models()
-        ]
-    finally:
-        session.close()
-    if as_json:
-        out(render.to_json([{"model": m, "latest": n, "aliases": a} for m, n, a in rows]))
-        return
-    out(
-        render.table(
-            ["model", "latest", "aliases"],
-            [[m, f"v{n}" if n else "-", ", ".join(f"{k}=v{v}" for k, v in a.items())] for m, n, a in rows],
-            terminal_style(),
-        )
-    )
+    return face(as_json).emit(api.run_models(_local(registry)))
 
 
-@registry_app.command("import")
-@funnel
+@command(registry_app, "import")
 def registry_import(
     seed: Annotated[
         Path, typer.Argument(help="Registry YAML (see examples/demo-registry.yaml).", show_default=False)
@@ -195,8 +172,7 @@ def registry_import(
     out(f"imported {counts[0]} model(s), {counts[1]} version(s), {counts[2]} alias(es) into {uri}")
 
 
-@registry_app.command("export")
-@funnel
+@command(registry_app, "export")
 def registry_export(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
     registry: RegistryOpt = None,
@@ -210,7 +186,9 @@ def registry_export(
     finally:
         session.close()
     if output:
-        output.write_text(text, encoding="utf-8")
+        from aliasgate.api import write_output
+
+        write_output(output, text, "the export")
         out(f"exported to {output}")
     else:
         out(text.rstrip())

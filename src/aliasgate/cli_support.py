@@ -1,4 +1,4 @@
-"""Plumbing shared by the `promote` commands: output, the error funnel, options, sessions.
+"""Wiring shared by the `promote` commands: options, the funnel around each command, the reporter.
 
 Only Typer and the standard library load here; everything else loads inside commands.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -15,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.api import Session
-    from aliasgate.render import Style
+    from aliasgate.reporters import Face
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,8 +34,8 @@ RegistryOpt = Annotated[
     ),
 ]
 PolicyOpt = Annotated[
-    Path,
-    typer.Option("--policy", "-p", envvar="PROMOTE_POLICY", help="Policy file.", show_default=True),
+    Path | None,
+    typer.Option("--policy", "-p", envvar="PROMOTE_POLICY", help="Policy file.", show_default=DEFAULT_POLICY),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
 RuleOpt = Annotated[
@@ -46,96 +44,61 @@ RuleOpt = Annotated[
 ]
 
 
-# -- output and the error funnel -----------------------------------------------------------------
+def out(text: str, *, err: bool = False) -> None:
+    from aliasgate.reporters import write
+
+    write(text, err=err)
 
 
-def terminal_style(stream: Any = None) -> Style:
-    from aliasgate.render import Style
+def face(as_json: bool = False) -> Face:
+    """The reporter for this command, chosen once (plus the GitHub observer on GitHub)."""
+    from aliasgate.reporters import Face
 
-    stream = stream or sys.stdout
-    color = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-    return Style(color=bool(color))
-
-
-def out(text: str) -> None:
-    from aliasgate.secrets import redact
-
-    typer.echo(_fence(redact(text)))
+    return Face.choose("json" if as_json else "text")
 
 
-def err(text: str) -> None:
-    from aliasgate.secrets import redact
+def _begin() -> None:
+    from aliasgate.reporters import prepare
 
-    typer.echo(_fence(redact(text)), err=True)
-
-
-def _fence(text: str) -> str:
-    """On GitHub, registry text that starts a line with `::` must not run as a workflow command."""
-    gh = on_github()
-    return gh.neutralize(text) if gh else text
+    prepare()
 
 
-def funnel(fn: F) -> F:
-    """Map AliasgateError to its exit code with a readable message; --traceback re-raises."""
+def _observers() -> tuple[Callable[[BaseException], None], ...]:
+    from aliasgate.reporters import error_observers
+
+    return error_observers()
+
+
+def funneled(fn: Callable[..., int | None]) -> Callable[..., None]:
+    """Run a command inside the one error funnel; its return value is the exit code."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from aliasgate.errors import AliasgateError, PolicyError
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from aliasgate import funnel
 
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except PolicyError as exc:
-            _github_policy_annotations(exc)
-            for issue in exc.issues:
-                err(str(issue))
-            err(f"error: {exc.message}")
-            if state["traceback"]:
-                raise
-            raise typer.Exit(int(exc.exit_code)) from None
-        except AliasgateError as exc:
-            if state["traceback"]:
-                raise
-            if on_github() is not None:
-                on_github().command("error", exc.message, title=f"aliasgate: {type(exc).__name__}")
-            err(f"error: {exc.message}")
-            if exc.hint:
-                err(f"hint: {exc.hint}")
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            err("interrupted")
-            raise typer.Exit(130) from None
-        except Exception as exc:
-            if state["traceback"]:
-                raise
-            err(f"internal error: {type(exc).__name__}: {exc}")
-            err("hint: re-run with --traceback and report it")
-            raise typer.Exit(1) from None
+        def work() -> int:
+            _begin()
+            return fn(*args, **kwargs) or 0
 
-    return wrapper  # type: ignore[return-value]
+        code = funnel.guarded(
+            work,
+            show_traceback=state["traceback"],
+            observers=_observers(),
+            passthrough=(typer.Exit, typer.Abort),
+        )
+        if code:
+            raise typer.Exit(code)
+
+    return wrapper
 
 
-def _github_policy_annotations(exc: Any) -> None:
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from aliasgate import github
+def command(app: typer.Typer, name: str | None = None, **options: Any) -> Callable[[F], F]:
+    """``@command(app)``: register a Typer command that runs inside the funnel."""
 
-        github.policy_errors(exc.issues)
+    def register(fn: F) -> F:
+        summary = " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
+        options.setdefault("short_help", summary)  # listed whole in --help, never cut with "..."
+        app.command(name, **options)(funneled(fn))
+        return fn
 
-
-def on_github() -> Any:
-    """The GitHub Actions integration when running on GitHub, else None."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return None
-    from aliasgate import github
-
-    return github
-
-
-def open_session(uri: str, **options: Any) -> Session:
-    from aliasgate import api, secrets
-
-    secrets.register_environment()
-    if on_github() is not None:
-        on_github().mask_secrets()
-    return api.connect(uri, **options)
+    return register

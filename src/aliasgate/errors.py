@@ -16,7 +16,9 @@ class ExitCode(IntEnum):
     INVALID = 2  # invalid input: policy, reference, usage
     BLOCKED = 3  # gates blocked a promotion
     CONFLICT = 4  # an alias moved under us (compare-and-swap failed, stale plan)
-    INTERRUPTED = 130  # stopped by SIGINT/SIGTERM after finishing (or undoing) the step in flight
+    SOFTWARE = 70  # a bug in aliasgate (sysexits EX_SOFTWARE): the traceback is written to a file
+    INTERRUPTED = 130  # stopped by SIGINT after finishing (or undoing) the step in flight
+    TERMINATED = 143  # stopped by SIGTERM likewise
 
 
 class AliasgateError(Exception):
@@ -37,6 +39,18 @@ class InvalidInput(AliasgateError):
     """Bad input from the user: nothing was sent to any registry."""
 
     exit_code = ExitCode.INVALID
+
+
+class OutputError(AliasgateError):
+    """A file aliasgate was asked to write (``-o``, ``$GITHUB_OUTPUT``, the step summary) cannot be
+    written. Exit 2 when it is the user's path and nothing was sent, 1 when the registry may
+    already have changed (the report of a finished command)."""
+
+    def __init__(
+        self, message: str, *, exit_code: ExitCode = ExitCode.INVALID, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
 
 
 class BadReference(InvalidInput):
@@ -154,3 +168,12 @@ def still_held(model: str, number: int, aliases: list[str]) -> Conflict:
         expected=None,
         actual=number,
     )
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The one mapping from an exception to the documented exit code."""
+    if isinstance(exc, AliasgateError):
+        return ExitCode(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return ExitCode.SOFTWARE

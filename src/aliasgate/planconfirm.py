@@ -169,4 +169,3 @@ def _verdict(g: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _v(n: int | None) -> str:
     return "nothing" if n is None else f"v{n}"
-

@@ -113,9 +113,7 @@ def document(plan: Plan, *, key: bytes | None = None) -> dict[str, Any]:
 def save(plan: Plan, path: str | Path, *, key: bytes | None = None) -> None:
     """Write the plan beside ``path`` and rename it into place: a symlink at ``path`` is
     replaced, never followed, and a failed write leaves no half file."""
-    from aliasgate.render import to_json
-
-    text = to_json(document(plan, key=key)) + "\n"
+    text = json.dumps(document(plan, key=key), indent=2, default=str, allow_nan=False) + "\n"
     target = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=target.parent or Path("."))

@@ -21,6 +21,7 @@ from typing import Any
 
 from aliasgate import audit
 from aliasgate.errors import InvalidInput
+from aliasgate.markdown import md_cell, md_code, mermaid_label
 from aliasgate.model import Version, iso
 
 DEFAULT_LIMIT = 10
@@ -152,27 +153,6 @@ def _finite(value: float | None) -> float | None:
 
 
 # -- Markdown -----------------------------------------------------------------------------------------
-
-
-def md_cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell (no pipes, newlines or HTML)."""
-    return (
-        str(text)
-        .replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\r", " ")
-        .replace("\n", " ")
-    )
-
-
-def md_code(text: Any) -> str:
-    """Inline code that survives backticks in the text."""
-    s = str(text).replace("\n", " ")
-    fence = "``" if "`" in s else "`"
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
-    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def _num(value: Any) -> str:
@@ -318,7 +298,10 @@ def _history_table(r: Report) -> list[str]:
             + " |"
         )
     if r.total_history > len(r.history):
-        rows += ["", f"_{r.total_history - len(r.history)} older record(s): `promote history {r.model}`._"]
+        rows += [
+            "",
+            f"_{r.total_history - len(r.history)} older record(s): {md_code(f'promote history {r.model}')}._",
+        ]
     return rows
 
 
@@ -327,11 +310,6 @@ def _safe_url(url: str) -> bool:
 
 
 # -- Mermaid -------------------------------------------------------------------------------------------
-
-
-def _label(text: str) -> str:
-    """A string Mermaid accepts inside double quotes."""
-    return re.sub(r'["\\\n\r`]', "'", text)[:60]
 
 
 def _fmt(value: float) -> str:
@@ -369,12 +347,12 @@ def mermaid_chart(report: Report) -> str:
         labels.append(label)
     values = [value for _, value in points]
     lo, hi = axis_range(values)
-    metric = _label(report.metric)
+    metric = mermaid_label(report.metric)
     lines = [
         "```mermaid",
         "xychart-beta",
-        f'    title "{_label(report.model)}: {metric}"',
-        "    x-axis [" + ", ".join(f'"{_label(x)}"' for x in labels) + "]",
+        f'    title "{mermaid_label(report.model)}: {metric}"',
+        "    x-axis [" + ", ".join(f'"{mermaid_label(x)}"' for x in labels) + "]",
         f'    y-axis "{metric}" {_fmt(lo)} --> {_fmt(hi)}',
         "    bar [" + ", ".join(_fmt(x) for x in values) + "]",
     ]

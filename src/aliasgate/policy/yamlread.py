@@ -87,7 +87,9 @@ class _Walker:
 
     def issue(self, n: Any, path: PathT, message: str) -> None:
         mark = n.start_mark
-        self.issues.append(PolicyIssue(self.filename, mark.line + 1, mark.column + 1, json_path(path), message))
+        self.issues.append(
+            PolicyIssue(self.filename, mark.line + 1, mark.column + 1, json_path(path), message)
+        )
 
     def build(self, n: Any, path: PathT) -> Any:
         import yaml

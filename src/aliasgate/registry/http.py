@@ -241,4 +241,4 @@ def _short(exc: Exception) -> str:
     for marker in ("Connection refused", "Name or service not known", "timed out", "reset by peer"):
         if marker in text:
             return marker
-    return secrets.redact(text[:200])
+    return secrets.redact(text)[:200]  # redacted before cut: a cut secret would leave its prefix

@@ -38,7 +38,9 @@ def check_file(path: Path) -> bool:
     with path.open("rb") as f:
         head = f.read(len(SQLITE_HEADER))
     if head and head != SQLITE_HEADER:
-        raise InvalidInput(f"{path} is not an aliasgate registry (not a SQLite database): refusing to open it")
+        raise InvalidInput(
+            f"{path} is not an aliasgate registry (not a SQLite database): refusing to open it"
+        )
     return True
 
 

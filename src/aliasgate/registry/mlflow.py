@@ -155,6 +155,10 @@ def _base_url(uri: str) -> tuple[str, tuple[str, str] | None]:
             f"invalid MLflow registry {uri!r}: expected mlflow+http://HOST:PORT, mlflow+https://HOST or mlflow"
         )
     parts = urlsplit(target)
+    try:
+        parts.port  # noqa: B018 - a password with a raw '/' leaves 'user:pass' where the host should be
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"{where} {secrets.strip_userinfo(target)!r} is not an http(s) URL of an MLflow tracking server "
@@ -186,7 +190,7 @@ class Credentials:
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or None
         token = os.environ.get("MLFLOW_TRACKING_TOKEN") or None
         secrets.register(password)
-        secrets.register(token)
+        secrets.register(token, sent=not (user or password or userinfo))  # basic auth wins: token stays home
         if user or password:
             if not (user and password):
                 missing = "MLFLOW_TRACKING_PASSWORD" if user else "MLFLOW_TRACKING_USERNAME"
@@ -1449,13 +1453,13 @@ def _tags(raw: Any) -> dict[str, str]:
 
 
 def _mlflow_error(response: requests.Response) -> tuple[str, str]:
-    try:
+    try:  # redacted before cut: a cut secret would leave its prefix
         data = response.json()
     except ValueError:
-        return "", response.text.strip()[:300]
+        return "", secrets.redact(response.text.strip())[:300]
     if isinstance(data, dict):
-        return str(data.get("error_code") or ""), str(data.get("message") or "")[:500]
-    return "", response.text.strip()[:300]
+        return str(data.get("error_code") or ""), secrets.redact(str(data.get("message") or ""))[:500]
+    return "", secrets.redact(response.text.strip())[:300]
 
 
 def _server_time(response: requests.Response) -> float | None:
