@@ -158,10 +158,10 @@ def read_plan(path: str | Path, policy: str | Path | None) -> SavedPlanInput:
     if saved.signed and saved.policy_text is not None:
         return SavedPlanInput(saved, planconfirm.trusted_policy(saved, ""))
     try:
-        path: str | Path = find_policy(policy)
+        trusted_path: str | Path = find_policy(policy)
     except InvalidInput:  # trusted_policy says what a saved plan needs, and how to sign one
-        path = policy if policy is not None else DEFAULT_POLICY
-    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, path))
+        trusted_path = policy if policy is not None else DEFAULT_POLICY
+    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, trusted_path))
 
 
 @dataclass
