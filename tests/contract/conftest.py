@@ -15,6 +15,7 @@ the way someone other than aliasgate would:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,11 @@ from aliasgate.registry import Registry, open_registry
 from tests.conftest import Demo
 from tests.mlflow_fixtures import SeededDemo
 from tests.wandb_fixtures import WandbWorld
+
+# Resolved at import, before the autouse fixture points HOME at a temporary directory: the
+# session's mlflow server starts inside ``backend`` (after that fixture) and must find the
+# cached mlflow virtualenv, not install one under the temporary HOME.
+TEST_CACHE = os.environ.get("ALIASGATE_TEST_CACHE") or str(Path.home() / ".cache" / "aliasgate-tests")
 
 BACKENDS = [
     pytest.param("local", id="local"),
@@ -198,6 +204,7 @@ def backend(
         chosen = Local(request.getfixturevalue("demo"))  # chdirs into its own tmp_path
     elif request.param == "mlflow":
         monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ALIASGATE_TEST_CACHE", TEST_CACHE)
         chosen = Mlflow(request.getfixturevalue("mlflow_demo"))
     else:
         monkeypatch.chdir(tmp_path)
