@@ -240,6 +240,8 @@ def test_cleanup_keeps_holders_kept_versions_and_one_that_gains_an_alias_after_p
     result = api.cleanup(session, plan, max_deletions=10)
     assert result.exit_code == 0
     assert {(o.number, o.status) for o in result.outcomes} == {(1, "deleted"), (3, "skipped")}
+    (skipped,) = [o for o in result.outcomes if o.status == "skipped"]
+    assert "holds hotfix now; not deleted" in skipped.message
     reg = backend.open()
     assert [v.number for v in reg.versions(clf)] == [4, 3, 2]
     records = verified(reg, clf)
