@@ -120,11 +120,7 @@ RULES: tuple[Rule, ...] = (
 
 # (importer, imported): today's imports that break a rule, being removed by issue 10.
 # The lead empties this list at merge; an entry whose import is gone fails the test.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("aliasgate.registry_admin", "aliasgate.registry.local_file"): (
-        "import --replace checks the embedded file: moves behind the embedded admin protocol"
-    ),
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 # -- reading the imports ---------------------------------------------------------------------------

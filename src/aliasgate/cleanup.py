@@ -29,7 +29,7 @@ from typing import Any
 from aliasgate.errors import AliasgateError, AuthError, Conflict, ExitCode, NotFound, RegistryError
 from aliasgate.model import AliasOp, iso
 from aliasgate.provenance import Provenance
-from aliasgate.registry import DeleteResult, Registry
+from aliasgate.registry import BatchDeletes, DeleteResult, Registry
 from aliasgate.retention import CleanupPlan, OfVersion, Verdict
 
 # Outcomes of one planned deletion.
@@ -216,10 +216,8 @@ Deleter = Callable[[str, list[int], list[Mapping[str, Any]]], list[DeleteResult]
 
 def _deleter(registry: Registry, options: Options) -> tuple[Deleter, int]:
     """The backend's batch deletion and its batch size, else ``delete_version`` one at a time."""
-    batch = getattr(registry, "delete_versions", None)
-    if callable(batch):
-        size = options.batch or int(getattr(registry, "delete_batch", 1))
-        return batch, max(1, size)
+    if isinstance(registry, BatchDeletes):
+        return registry.delete_versions, max(1, options.batch or registry.delete_batch)
 
     def one_by_one(model: str, numbers: list[int], records: list[Mapping[str, Any]]) -> list[DeleteResult]:
         results: list[DeleteResult] = []

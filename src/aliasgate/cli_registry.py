@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aliasgate.cli_support import JsonOpt, RegistryOpt, command, face, out
+
+if TYPE_CHECKING:
+    from aliasgate.api import Session
 
 registry_app = typer.Typer(
     help="Manage the embedded registry: models, versions, aliases, import and export.",
@@ -16,14 +19,10 @@ registry_app = typer.Typer(
 )
 
 
-def _local(registry: str | None) -> Any:
-    from aliasgate import api
-    from aliasgate.errors import InvalidInput
+def _local(registry: str | None, replace: Path | None = None) -> Session:
+    from aliasgate import api, registry_admin
 
-    uri = api.resolve_registry(registry, None)
-    if not uri.startswith("local:"):
-        raise InvalidInput(f"`promote registry` manages the embedded registry only, not {uri}")
-    return api.open_session(uri, create=True)
+    return registry_admin.open_embedded(api.resolve_registry(registry, None), replace=replace)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -55,9 +54,11 @@ def registry_create_model(
     registry: RegistryOpt = None,
 ) -> None:
     """Create a model."""
+    from aliasgate import registry_admin
+
     session = _local(registry)
     try:
-        session.registry.create_model(name, description)
+        registry_admin.create_model(session, name, description)
     finally:
         session.close()
     out(f"created model {name}")
@@ -162,9 +163,7 @@ def registry_import(
     from aliasgate import api, registry_admin
 
     uri = api.resolve_registry(registry, None)
-    if replace:
-        registry_admin.replace_local(uri, seed)
-    session = _local(registry)
+    session = _local(registry, seed if replace else None)
     try:
         counts = registry_admin.import_seed(session, seed)
     finally:

@@ -32,9 +32,9 @@ from aliasgate.durations import format_duration
 from aliasgate.errors import AliasgateError, AuthError, ExitCode, InvalidInput
 from aliasgate.model import AliasOp, VersionId, iso
 from aliasgate.provenance import Provenance
-from aliasgate.registry import NativeTtl, TtlState
+from aliasgate.registry import NativeTtl, Registry, TtlState
 
-__all__ = ["DISABLED", "TtlRegistry", "TtlState", "decide", "execute", "plan", "require"]
+__all__ = ["DISABLED", "TtlState", "decide", "execute", "plan", "require"]
 
 #: How plans, results and audit records write the one TTL cleanup sets: "disabled" (no TTL, and
 #: no inherited default). A backend maps it to its own encoding (W&B happens to use the same).
@@ -67,11 +67,7 @@ def matches(state: TtlState, target: int) -> bool:
     return not state.inherited and state.seconds == target
 
 
-#: the capability, as cleanup knows it (declared beside the Registry protocol)
-TtlRegistry = NativeTtl
-
-
-def require(registry: Any) -> NativeTtl:
+def require(registry: Registry) -> NativeTtl:
     """The registry as a NativeTtl, or a clear usage error (exit 2) before planning."""
     if not isinstance(registry, NativeTtl):
         raise InvalidInput(

@@ -15,6 +15,32 @@ from aliasgate import seed as seed_mod
 from aliasgate.api import Session, provenance
 from aliasgate.errors import InvalidInput
 from aliasgate.model import Ref, VersionId, is_number, utcnow, validate_alias
+from aliasgate.registry import EmbeddedAdmin, Registry
+
+
+def open_embedded(uri: str, *, replace: Path | None = None) -> Session:
+    """A session on the embedded registry at ``uri`` (created if missing). With ``replace`` (a
+    seed file), the registry file is deleted first so the seed starts from empty; a bad seed is
+    refused before anything is deleted."""
+    from aliasgate import api
+
+    if not uri.startswith("local:"):
+        raise InvalidInput(f"`promote registry` manages the embedded registry only, not {uri}")
+    if replace is not None:
+        seed_mod.load(replace)
+        return api.open_session(uri, create=True, replace=True)
+    return api.open_session(uri, create=True)
+
+
+def admin(registry: Registry) -> EmbeddedAdmin:
+    """The registry's embedded admin verbs, or a clear usage error (exit 2)."""
+    if not isinstance(registry, EmbeddedAdmin):
+        raise InvalidInput(f"`promote registry` manages the embedded registry only, not {registry.uri}")
+    return registry
+
+
+def create_model(session: Session, name: str, description: str) -> None:
+    admin(session.registry).create_model(name, description)
 
 
 def read_values(
@@ -43,7 +69,7 @@ def read_values(
 
 
 def log_version(
-    registry: Any,
+    registry: Registry,
     model: str,
     metrics: Mapping[str, Any],
     metadata: Mapping[str, Any],
@@ -52,10 +78,9 @@ def log_version(
     source: str | None,
 ) -> int:
     refs = [VersionId.parse(i) for i in inputs]
-    number: int = registry.log_version(
+    return admin(registry).log_version(
         model, metrics=metrics, metadata=metadata, inputs=refs, created_by=created_by, source=source
     )
-    return number
 
 
 def _version_number(text: str) -> int:
@@ -92,31 +117,13 @@ def set_alias(
     )
 
 
-def replace_local(uri: str, seed: Path) -> None:
-    """``registry import --replace``: delete the embedded registry at ``uri`` so the seed starts
-    from empty. Refused (exit 2, nothing touched) unless the seed reads and the file is an
-    aliasgate registry: the path may be mistyped (the policy itself, another database) or a
-    link planted to make the delete, or the registry created after it, land elsewhere."""
-    from aliasgate.registry.local_file import COMPANIONS, check_file, is_registry
-
-    seed_mod.load(seed)  # a bad seed is refused before anything is deleted
-    path = Path(uri.split(":", 1)[1])
-    if check_file(path) and not is_registry(path):
-        raise InvalidInput(
-            f"{path} is not an aliasgate registry: --replace deletes only an embedded registry",
-            hint="name the registry file with --registry local:PATH (or remove the file yourself)",
-        )
-    for p in (path, *(Path(f"{path}{suffix}") for suffix in COMPANIONS)):
-        if p.exists():
-            p.unlink()
-
-
 def import_seed(session: Session, path: Path) -> tuple[int, int, int]:
     """Create the seed's models and versions; set its aliases as audited manual moves."""
     from aliasgate import applier
 
     models = seed_mod.load(path)
     reg = session.registry
+    embedded = admin(reg)
     existing = set(reg.models())
     clash = [m.name for m in models if m.name in existing]
     if clash:
@@ -128,14 +135,14 @@ def import_seed(session: Session, path: Path) -> tuple[int, int, int]:
     nv = na = 0
     # Models first, then versions in dependency order (lineage inputs must exist).
     for m in models:
-        reg.create_model(m.name, m.description)  # type: ignore[attr-defined]
+        embedded.create_model(m.name, m.description)
     pending = [(m, v) for m in models for v in sorted(m.versions, key=lambda v: v.number)]
     while pending:
         progressed = False
         rest = []
         for m, v in pending:
             if all(_exists(reg, ref) for ref in v.inputs):
-                reg.log_version(  # type: ignore[attr-defined]
+                embedded.log_version(
                     m.name,
                     metrics=v.metrics,
                     metadata=v.metadata,
@@ -164,7 +171,7 @@ def import_seed(session: Session, path: Path) -> tuple[int, int, int]:
     return len(models), nv, na
 
 
-def _exists(reg: Any, ref: VersionId) -> bool:
+def _exists(reg: Registry, ref: VersionId) -> bool:
     from aliasgate.errors import NotFound
 
     try:
@@ -178,10 +185,11 @@ def export_seed(session: Session) -> str:
     import yaml
 
     reg = session.registry
+    embedded = admin(reg)
     models = []
     for name in reg.models():
         versions = reg.versions(name)
-        info = reg.describe(name)  # type: ignore[attr-defined]
+        info = embedded.describe(name)
         models.append(
             seed_mod.ModelSeed(
                 name=name,

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aliasgate.audit import AuditLog
 from aliasgate.errors import InvalidInput
-from aliasgate.model import AliasOp, Principal, Version
+from aliasgate.model import AliasOp, Principal, Version, VersionId
 
 DEFAULT_REGISTRY = "local:.aliasgate/registry.db"
 
@@ -161,6 +161,37 @@ class NativeTtl(Protocol):
 
     def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
+        ...
+
+
+@runtime_checkable
+class EmbeddedAdmin(Protocol):
+    """Optional: the embedded registry's management verbs (``promote registry ...``). Opening it
+    with the option ``replace=True`` first deletes its file (refused, nothing touched, unless the
+    file is an aliasgate registry), so ``registry import --replace`` starts from empty."""
+
+    def create_model(self, name: str, description: str = "", *, exist_ok: bool = False) -> bool:
+        """Create a model; False when it exists and ``exist_ok`` (InvalidInput otherwise)."""
+        ...
+
+    def log_version(
+        self,
+        model: str,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        inputs: Sequence[VersionId] = (),
+        created_by: str | None = None,
+        created_at: str | None = None,
+        source: str | None = None,
+        number: int | None = None,
+        create_model: bool = True,
+    ) -> int:
+        """Log a new version and return its number (``number`` and ``created_at``: imports only)."""
+        ...
+
+    def describe(self, model: str) -> dict[str, Any]:
+        """The model's name, creation time and description. NotFound if absent."""
         ...
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aliasgate.native_ttl import TtlRegistry
-    from aliasgate.registry import BatchDeletes, Registry
+    from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Registry
     from aliasgate.registry.local import LocalRegistry
     from aliasgate.registry.mlflow import MlflowRegistry
     from aliasgate.registry.wandb import WandbRegistry
@@ -24,7 +23,8 @@ if TYPE_CHECKING:
 def _local(backend: LocalRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
-    del registry, batch_deletes
+    embedded_admin: EmbeddedAdmin = backend
+    del registry, batch_deletes, embedded_admin
 
 
 def _mlflow(backend: MlflowRegistry) -> None:
@@ -35,5 +35,5 @@ def _mlflow(backend: MlflowRegistry) -> None:
 
 def _wandb(backend: WandbRegistry) -> None:
     registry: Registry = backend
-    native_ttl: TtlRegistry = backend
+    native_ttl: NativeTtl = backend
     del registry, native_ttl

@@ -29,7 +29,7 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
-from aliasgate.registry.local_file import check_file
+from aliasgate.registry.local_file import check_file, replace_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.registry import DeleteResult
@@ -89,7 +89,9 @@ def open(uri: str, options: Mapping[str, Any]) -> LocalRegistry:
         path = path[2:]
     if not path:
         raise InvalidInput(f"invalid registry {uri!r}: expected local:PATH")
-    return LocalRegistry(Path(path), create=bool(options.get("create", False)))
+    if options.get("replace"):
+        replace_file(Path(path))
+    return LocalRegistry(Path(path), create=bool(options.get("create", False) or options.get("replace")))
 
 
 class LocalRegistry:

@@ -57,3 +57,18 @@ def is_registry(path: Path) -> bool:
     except sqlite3.DatabaseError:
         return False
     return row is not None
+
+
+def replace_file(path: Path) -> None:
+    """Delete the embedded registry at ``path`` and its companions so the next open starts from
+    empty (``registry import --replace``). Refused (InvalidInput: exit 2, nothing touched) unless
+    the file is an aliasgate registry: the path may be mistyped (the policy itself, another
+    database) or a link planted to make the delete, or the registry created after it, land elsewhere."""
+    if check_file(path) and not is_registry(path):
+        raise InvalidInput(
+            f"{path} is not an aliasgate registry: --replace deletes only an embedded registry",
+            hint="name the registry file with --registry local:PATH (or remove the file yourself)",
+        )
+    for p in (path, *(Path(f"{path}{suffix}") for suffix in COMPANIONS)):
+        if p.exists():
+            p.unlink()
