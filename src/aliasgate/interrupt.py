@@ -6,12 +6,17 @@ not; killed between a move and its audit record, a move without a record.
 Inside :func:`deferred`, a signal only sets a flag that the applier (and
 cleanup) check between steps: they undo a partial bundle, write the records
 of what happened, and return. A second signal stops at once.
+
+Waiting is not a step: code that only waits (for a registry lock, with nothing of its own in
+flight) sleeps through :func:`pause`, which wakes as soon as a stop is requested, so a
+cancelled job does not linger for the whole wait.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -22,6 +27,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.woken = threading.Event()  # set with the signal: wakes every pause()
 
     @property
     def requested(self) -> bool:
@@ -32,6 +38,26 @@ class StopFlag:
 
 
 NEVER = StopFlag()
+
+_open: list[StopFlag] = []  # the flags of the deferred() blocks now open
+
+
+def requested() -> bool:
+    """True once a stop was requested in an open :func:`deferred` block (any thread may ask)."""
+    return any(flag.requested for flag in list(_open))
+
+
+def pause(seconds: float) -> bool:
+    """Sleep ``seconds``, waking early when a stop is requested: True when one was (at once if
+    it was requested before). Outside a :func:`deferred` block, a plain sleep."""
+    flags = list(_open)
+    if not flags:
+        time.sleep(seconds)
+        return False
+    if requested():
+        return True
+    flags[-1].woken.wait(seconds)
+    return requested()
 
 
 @contextmanager
@@ -47,11 +73,14 @@ def deferred() -> Iterator[StopFlag]:
         if flag.requested:  # a second signal: stop now
             raise KeyboardInterrupt
         flag.signal = signum
+        flag.woken.set()
 
     for s in previous:
         signal.signal(s, handler)
+    _open.append(flag)
     try:
         yield flag
     finally:
+        _open.remove(flag)
         for s, h in previous.items():
             signal.signal(s, h)

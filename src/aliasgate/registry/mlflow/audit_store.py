@@ -11,12 +11,12 @@ whoever takes its lock over settles them (:meth:`AuditStore.settle`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
 from aliasgate import audit
-from aliasgate.errors import AliasgateError, AuthError, NotFound
+from aliasgate.errors import AliasgateError, AuthError, NotFound, OutcomeUnknown, RegistryError
 from aliasgate.registry.mlflow import records
 from aliasgate.registry.mlflow.client import RestClient, int_or_none, quote, tag_dict
 from aliasgate.registry.mlflow.lock import Lease
@@ -192,12 +192,28 @@ class AuditStore:
         return segment, False
 
     def create_segment(self, lease: Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
-        # No answer counts as not created: setting the tags next is idempotent either way.
-        created = self.client.create_beside(
-            timeout=lease.timeout(), body=segment_body(model, segment, tags), model=model, what=f"the audit segment {segment!r}",
-            why="aliasgate keeps audit records in registered models it creates next to the model",
-        )  # fmt: skip
-        return bool(created)
+        """Create the segment with the record in it: True when this call created it, False when
+        it exists already. No answer is read back before anything is written into the segment
+        (MLflow's auth app answers 403 for a model that does not exist, which would read as a
+        missing permission)."""
+        body = segment_body(model, segment, tags)
+        why = "aliasgate keeps audit records in registered models it creates next to the model"
+        what = f"the audit segment {segment!r}"
+        for _ in range(2):
+            created = self.client.create_beside(
+                body, model=model, what=what, why=why, timeout=lease.timeout()
+            )
+            if created is not None:
+                return created
+            found = self.client.other_model(segment, model, "read back an audit segment")
+            if found is not None:  # made by this call iff it holds the record
+                made = tag_dict(found[1].get("tags"))
+                return all(made.get(k) == v for k, v in tags.items())
+        raise RegistryError(
+            f"the MLflow server did not answer creating {what} (twice; it does not exist); "
+            "nothing was changed",
+            model=model,
+        )
 
     def commit(self, lease: Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
         """Write the head after the move or deletion happened. If that fails, the lock is left to
@@ -208,6 +224,55 @@ class AuditStore:
         except BaseException:
             lease.abandoned = True
             raise
+
+    def finish(
+        self,
+        lease: Lease,
+        model: str,
+        sealed: dict[str, Any],
+        written: tuple[str, bool],
+        failure: AliasgateError,
+        happened: Callable[[], bool],
+        *,
+        what: str,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """After the guarded write of a record written ahead failed or went unanswered (a lost
+        answer, a refused retry): read back whether it happened. Happened: commit the record and
+        answer it. Not: drop the record and raise the failure. Unreadable: leave the record and
+        the lease for settling (this holder tries at once, else the next) and raise."""
+        result = self.outcome(failure, happened, what=what, model=model, version=version)
+        if result is None:
+            self.commit(lease, model, sealed, written[0])
+            return sealed
+        if isinstance(result, OutcomeUnknown):
+            lease.abandoned = True
+        else:
+            self.drop_record(lease, written, sealed)
+        raise result
+
+    @staticmethod
+    def outcome(
+        failure: AliasgateError,
+        happened: Callable[[], bool],
+        *,
+        what: str,
+        model: str,
+        version: int | None = None,
+    ) -> AliasgateError | None:
+        """None when the write happened after all; the failure when it did not; OutcomeUnknown
+        when reading it back failed too."""
+        try:
+            did = happened()
+        except AliasgateError as exc:
+            return OutcomeUnknown(
+                f"the MLflow server did not confirm {what} ({failure}) and reading it back failed ({exc}); "
+                "its audit record stays written ahead, and whoever holds the lock next records it if "
+                "it happened",
+                model=model,
+                version=version,
+            )
+        return None if did else failure
 
     def write_head(self, lease: Lease, model: str, sealed: Mapping[str, Any], segment: str) -> None:
         head = {**audit.head_of(sealed).as_dict(), "segment": segment}

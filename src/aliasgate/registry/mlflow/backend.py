@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import AliasgateError, RegistryError, conflict
+from aliasgate.errors import AliasgateError, conflict
 from aliasgate.model import AliasOp, Principal, Version
-from aliasgate.registry.http import RetryPolicy, Transport
+from aliasgate.registry.http import Transport
 from aliasgate.registry.mlflow.audit_store import AuditStore
 from aliasgate.registry.mlflow.client import RestClient
 from aliasgate.registry.mlflow.deletes import BATCH_SIZE, Deletes
@@ -24,7 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from aliasgate.registry import DeleteResult
 
-UNIQUE_RETRIES = 4
 _UNIQUE_MARKERS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
 
 
@@ -61,11 +58,7 @@ class MlflowRegistry:
         if not self.settings.keepalive:
             sess.headers["Connection"] = "close"
         self.transport = Transport(base_url, session=sess, what="MLflow server", tls_hints=TLS_HINTS)
-        # Writes under a lock go one attempt at a time; the client's guarded writes retry them within the lease.
-        single = Transport(
-            base_url, session=sess, what="MLflow server", retry=RetryPolicy(attempts=1), tls_hints=TLS_HINTS
-        )
-        self.client = RestClient(base_url, self.credentials, self.transport, single)
+        self.client = RestClient(base_url, self.credentials, self.transport)
         self.reads = Reads(self.client)
         self.store = AuditStore(self.client, self.reads)
         self.locks = Locks(self.client, self.reads, self.settings, self.store.account_key, self.store.settle)
@@ -77,7 +70,7 @@ class MlflowRegistry:
 
     @property
     def requests_sent(self) -> int:
-        return self.transport.requests_sent + self.client.single.requests_sent
+        return self.transport.requests_sent
 
     @property
     def page_size(self) -> int:
@@ -143,24 +136,29 @@ class MlflowRegistry:
                     )  # fmt: skip
                 else:
                     self._set_alias(lease, op)
-            except AliasgateError:
-                self.store.drop_record(lease, written, sealed)
-                raise
+            except AliasgateError as exc:
+                return self.store.finish(
+                    lease, op.model, sealed, written, exc, lambda: self._moved(lease, op), what=f"moving {op}"
+                )
             self.store.commit(lease, op.model, sealed, written[0])
             return sealed
 
+    def _moved(self, lease: Lease, op: AliasOp) -> bool:
+        """Whether the alias is where the move takes it (nowhere, for a removal), read now."""
+        state = self.reads.model(op.model, fresh=True, timeout=lease.timeout())
+        return state.aliases.get(op.alias) == op.target
+
     def _set_alias(self, lease: Lease, op: AliasOp) -> None:
         assert op.target is not None
-        for attempt in range(1, UNIQUE_RETRIES + 1):
-            try:
-                self.client.guarded(
-                    lease.timeout, "POST", "registered-models/alias",
-                    {"name": op.model, "alias": op.alias, "version": str(op.target)},
-                    need="EDIT", action=f"set alias {op.alias!r}", model=op.model, version=op.target,
-                )  # fmt: skip
-                return
-            except RegistryError as exc:
-                # Concurrent first creation of an alias: MLflow's store SELECTs, then INSERTs.
-                if attempt == UNIQUE_RETRIES or not any(m in str(exc) for m in _UNIQUE_MARKERS):
-                    raise
-                time.sleep(0.05 * attempt * (0.5 + random.random()))
+        self.client.guarded(
+            lease.timeout, "POST", "registered-models/alias",
+            {"name": op.model, "alias": op.alias, "version": str(op.target)},
+            need="EDIT", action=f"set alias {op.alias!r}", model=op.model, version=op.target,
+            retry_when=_first_creation_race,
+        )  # fmt: skip
+
+
+def _first_creation_race(response: requests.Response) -> bool:
+    """The 400 of a concurrent first creation of an alias (MLflow's store SELECTs, then INSERTs):
+    sent again, it finds the row."""
+    return response.status_code == 400 and any(m in response.text for m in _UNIQUE_MARKERS)

@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import email.utils
-import random
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aliasgate import secrets
 from aliasgate.errors import AliasgateError, AuthError, InvalidInput, NotFound, RegistryError
-from aliasgate.registry.http import Transport
+from aliasgate.registry.http import RetryPolicy, Transport
 from aliasgate.registry.mlflow.settings import Credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
 
 API = "/api/2.0/mlflow"
+# A read changes nothing, so a 500 (MLflow's answer to a database hiccup) is retried like a 503.
+READ_RETRY_STATUSES = frozenset({500})
+# Writes under the lock: every one is idempotent while the lock is held; the lease bounds the total.
+GUARDED_RETRY = RetryPolicy(attempts=4, backoff=0.4, max_wait=2.0)
 
 
 class RestClient:
     """Requests to one MLflow server as one account; errors name the account, never the secret."""
 
-    def __init__(
-        self, base_url: str, credentials: Credentials, transport: Transport, single: Transport
-    ) -> None:
+    def __init__(self, base_url: str, credentials: Credentials, transport: Transport) -> None:
         self.base_url = base_url
         self.credentials = credentials
         self.transport = transport
-        self.single = single  # one attempt per request: guarded writes retry within their lease
 
     def guarded(
         self,
@@ -43,6 +42,7 @@ class RestClient:
         model: str,
         version: int | None = None,
         created: bool = False,
+        retry_when: Callable[[requests.Response], bool] | None = None,
     ) -> None:
         """A write under the lock: sent only while the lease outlasts its timeout, retried within it.
 
@@ -51,25 +51,18 @@ class RestClient:
         ``created``: the write creates a model named uniquely by this call, so "already exists"
         on a retry means an earlier attempt, whose answer was lost, did it.
         """
-        for attempt in range(1, 5):
-            seconds = timeout()  # raises once the lease is too short for another request
-            try:
-                response = self.single.request(
-                    method, f"{API}/{endpoint}", json=body, idempotent=True, timeout=seconds
-                )
-            except RegistryError:
-                if attempt == 4:
-                    raise
-            else:
-                if response.status_code < 300:
-                    return
-                if response.status_code == 404 and method == "DELETE" and attempt > 1:
-                    return  # an earlier attempt, whose answer was lost, did it
-                if created and attempt > 1 and mlflow_error(response)[0] == "RESOURCE_ALREADY_EXISTS":
-                    return
-                if response.status_code not in (429, 502, 503, 504) or attempt == 4:
-                    raise self.error(response, need=need, action=action, model=model, version=version)
-            time.sleep(min(0.2 * 2**attempt, 2.0) * (0.5 + random.random()))
+        sent = self.transport.send(
+            method, f"{API}/{endpoint}", json=body, idempotent=True, timeout=timeout,
+            retry=GUARDED_RETRY, retry_when=retry_when,
+        )  # fmt: skip
+        response = sent.response
+        if response.status_code < 300:
+            return
+        if sent.attempts > 1 and response.status_code == 404 and method == "DELETE":
+            return  # an earlier attempt, whose answer was lost, did it
+        if sent.attempts > 1 and created and mlflow_error(response)[0] == "RESOURCE_ALREADY_EXISTS":
+            return
+        raise self.error(response, need=need, action=action, model=model, version=version)
 
     def call(
         self,
@@ -96,6 +89,7 @@ class RestClient:
             json=body,
             idempotent=method == "GET" if idempotent is None else idempotent,
             timeout=timeout,
+            retry_statuses=READ_RETRY_STATUSES if method == "GET" else frozenset(),
         )
         if response.status_code < 300:
             return response
@@ -187,7 +181,7 @@ class RestClient:
         self, body: Mapping[str, Any], *, model: str, what: str, why: str, timeout: tuple[float, float]
     ) -> bool | None:
         """Create a registered model next to ``model`` (its lock, an audit segment): True when
-        created, False when it exists already, None when no answer came (it may exist now)."""
+        created, False when it exists already, None when no answer (or a 5xx) came: it may exist now."""
         try:
             response = self.transport.request(
                 "POST",
@@ -200,6 +194,8 @@ class RestClient:
             return None
         if response.status_code < 300:
             return True
+        if response.status_code >= 500:
+            return None  # failed, or failed to answer: it may exist now
         code, _ = mlflow_error(response)
         if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
             # The second: MLflow's store hit the duplicate, then could not re-read it because its

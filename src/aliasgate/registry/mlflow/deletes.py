@@ -51,13 +51,15 @@ class Deletes:
             )
             written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
             try:
-                self.client.guarded(
-                    lease.timeout, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
-                    need="MANAGE", action=f"delete version {number}", model=model, version=number,
-                )  # fmt: skip
-            except AliasgateError:
+                self._send_delete(lease, model, number)
+            except NotFound:
                 self.store.drop_record(lease, written, sealed)
-                raise
+                raise  # gone already: someone else's deletion, not ours to record
+            except AliasgateError as exc:
+                return self.store.finish(
+                    lease, model, sealed, written, exc, lambda: self.gone(lease, model, number),
+                    what=f"deleting version {number}", version=number,
+                )  # fmt: skip
             self.store.commit(lease, model, sealed, written[0])
             return sealed
 
@@ -180,31 +182,33 @@ class Deletes:
     def delete_batched(self, lease: Lease, model: str, number: int) -> AliasgateError | None:
         """Delete one version of a batch: None when it happened, else why not."""
         try:
-            self.client.guarded(
-                lease.timeout, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
-                need="MANAGE", action=f"delete version {number}", model=model, version=number,
-            )  # fmt: skip
+            self._send_delete(lease, model, number)
             return None
         except (NotFound, AuthError) as exc:
             return exc  # refused, or gone already (someone else's deletion: not ours to record)
         except AliasgateError as exc:
-            refused = exc
-        # Refused, or no answer after retries: whether it happened decides whether its record stays.
+            # Refused, or no answer after retries: whether it happened decides whether its record stays.
+            return self.store.outcome(
+                exc, lambda: self.gone(lease, model, number),
+                what=f"deleting version {number}", model=model, version=number,
+            )  # fmt: skip
+
+    def _send_delete(self, lease: Lease, model: str, number: int) -> None:
+        self.client.guarded(
+            lease.timeout, "DELETE", "model-versions/delete", {"name": model, "version": str(number)},
+            need="MANAGE", action=f"delete version {number}", model=model, version=number,
+        )  # fmt: skip
+
+    def gone(self, lease: Lease, model: str, number: int) -> bool:
+        """Whether the version is gone now (raises when that cannot be read)."""
         try:
             self.client.call(
                 "GET", "model-versions/get", params={"name": model, "version": str(number)},
                 action="check a deletion", model=model, version=number, timeout=lease.timeout(),
             )  # fmt: skip
         except NotFound:
-            return None  # it happened; the answer was lost
-        except AliasgateError:
-            return OutcomeUnknown(
-                f"the MLflow server did not confirm deleting version {number} ({refused}); the next "
-                "aliasgate command on this model keeps its audit record if it is gone",
-                model=model,
-                version=number,
-            )
-        return refused
+            return True
+        return False
 
 
 def held_by(state: ModelState, number: int) -> list[str]:
