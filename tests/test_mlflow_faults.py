@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,6 +26,7 @@ from tests.conftest import PROMOTE, clean_env, run_promote
 from tests.mlflow_fixtures import SeededDemo
 from tests.servers.mlflow_proxy import RecordingProxy
 from tests.servers.mlflow_server import Account
+from tests.test_mlflow_registry import body
 
 pytestmark = pytest.mark.mlflow
 
@@ -41,18 +41,6 @@ def take(tmp_path: Path, model: str, number: int, alias: str = "production") -> 
         encoding="utf-8",
     )
     return policy
-
-
-def body(op: AliasOp, kind: str = "promote") -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "model": op.model,
-        "alias": op.alias,
-        "from": op.expected,
-        "to": op.target,
-        "at": "2026-11-27T12:00:00.000000Z",
-        "principal": {"name": "tester", "authenticated": False, "source": "test"},
-    }
 
 
 def new_versions(demo: SeededDemo, count: int) -> list[int]:

@@ -140,16 +140,16 @@ class Locks:
                 self.release(lease)
                 raise
             break
-        ok = False
+        ok = calm = False  # calm: the body ended, or failed with a registry error (not a stop)
         self.held_any = True
         try:
             yield lease, state
-            ok = True
+            ok = calm = True
         except AliasgateError:
-            ok = True  # an error of the registry's, not a stop: the lock is released as usual
+            calm = True
             raise
         finally:
-            if lease.abandoned and ok:
+            if lease.abandoned and calm:
                 self._settle_now(lease)
             with self._local_guard:
                 queued = self._waiting.get(model, 0)
