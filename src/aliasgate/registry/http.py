@@ -184,7 +184,7 @@ class Transport:
                     raise tls from None
                 never_sent = _never_sent(exc)
                 if attempt < policy.attempts and (never_sent or idempotent):
-                    waited += self._wait(policy, attempt, None, waited)
+                    waited += self._pause(policy, attempt, None, waited)
                     continue
                 raise RegistryError(
                     f"cannot reach the {self.what} at {secrets.strip_userinfo(self.base_url)}: "
@@ -194,7 +194,7 @@ class Transport:
             except requests.exceptions.Timeout as exc:
                 connect = isinstance(exc, requests.exceptions.ConnectTimeout)
                 if attempt < policy.attempts and (connect or idempotent):
-                    waited += self._wait(policy, attempt, None, waited)
+                    waited += self._pause(policy, attempt, None, waited)
                     continue
                 raise RegistryError(
                     f"the {self.what} at {secrets.strip_userinfo(self.base_url)} did not answer in "
@@ -206,7 +206,7 @@ class Transport:
             retryable = retryable or (idempotent and status in RETRY_STATUSES_IDEMPOTENT | retry_statuses)
             retryable = retryable or (idempotent and retry_when is not None and retry_when(response))
             if retryable and attempt < policy.attempts and waited < policy.budget:
-                waited += self._wait(policy, attempt, retry_after, waited)
+                waited += self._pause(policy, attempt, retry_after, waited)
                 continue
             return Sent(response, attempt)
 
@@ -246,7 +246,15 @@ class Transport:
             )
         return None
 
-    def _wait(self, policy: RetryPolicy, attempt: int, retry_after: float | None, waited: float) -> float:
+    def _pause(self, policy: RetryPolicy, attempt: int, retry_after: float | None, waited: float) -> float:
+        if policy is self.retry:
+            return self._wait(attempt, retry_after, waited)
+        return self._wait_by(policy, attempt, retry_after, waited)
+
+    def _wait(self, attempt: int, retry_after: float | None, waited: float) -> float:
+        return self._wait_by(self.retry, attempt, retry_after, waited)
+
+    def _wait_by(self, policy: RetryPolicy, attempt: int, retry_after: float | None, waited: float) -> float:
         if retry_after is not None:
             delay = retry_after
         else:
