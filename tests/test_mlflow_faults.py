@@ -356,3 +356,55 @@ def test_conflict_is_still_reported_while_waiting(mlflow_demo: SeededDemo) -> No
             reg.apply([op], [body(op)])
     finally:
         server.api("DELETE", "registered-models/delete", {"name": name})
+
+
+@pytest.mark.slow
+def test_racing_threads_of_one_account_never_sit_out_a_lease(
+    mlflow_auth_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The race itself: one account, six registries in threads, creating and deleting one lock
+    name against the basic-auth app. Whenever MLflow's sweep strips a re-created lock, its holder
+    says so and the others move on: no move waits anywhere near the 40 s lease (a stalled waiter
+    waits for all of it; six threads queueing on a loaded machine wait a few seconds each)."""
+    server, clf = mlflow_auth_demo.server, mlflow_auth_demo.classifier
+    for key, value in mlflow_auth_demo.accounts["EDIT"].env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PROMOTE_MLFLOW_LOCK_TTL", "40")
+    waits: list[float] = []
+    errors: list[BaseException] = []
+    guard = threading.Lock()
+
+    def worker(targets: list[int]) -> None:
+        reg = open_registry(server.registry_uri)
+        for target in targets:
+            while True:
+                current = mlflow_auth_demo.aliases(clf)["staging"]
+                op = AliasOp(clf, "staging", current, target)
+                started = time.monotonic()
+                try:
+                    reg.apply([op], [body(op)])
+                except Conflict:
+                    continue  # another thread moved it meanwhile: read again
+                except BaseException as exc:
+                    with guard:
+                        errors.append(exc)
+                    return
+                finally:
+                    with guard:
+                        waits.append(time.monotonic() - started)
+                break
+
+    threads = [threading.Thread(target=worker, args=([1, 2, 3] if i % 2 else [3, 2, 1],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    swept = capsys.readouterr().err.count("Only an MLflow admin can delete")
+    with capsys.disabled():
+        print(f"\ngrant sweeps seen: {swept}; moves {len(waits)}; longest {max(waits):.2f} s")
+    assert errors == []
+    assert max(waits) < 30, f"a move waited {max(waits):.1f} s"
+    log = open_registry(server.registry_uri).audit_log(clf)
+    assert audit.verify(log).ok and len(log.records) >= 18
+    for name in mlflow_auth_demo.locks():  # locks the sweep left behind: the admin deletes them
+        server.api("DELETE", "registered-models/delete", {"name": name})
