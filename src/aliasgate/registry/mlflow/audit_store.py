@@ -267,8 +267,9 @@ class AuditStore:
         except AliasgateError as exc:
             return OutcomeUnknown(
                 f"the MLflow server did not confirm {what} ({failure}) and reading it back failed ({exc}); "
-                "its audit record stays written ahead, and whoever holds the lock next records it if "
-                "it happened",
+                "its audit record stays written ahead and is kept if the change happened: settled by "
+                "this job as soon as the server answers again, else by whoever holds the lock next "
+                "(`promote history` shows it)",
                 model=model,
                 version=version,
             )
