@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PROMOTE = str(Path(sys.executable).with_name("promote"))
 
-pytest_plugins: list[str] = ["tests.wandb_fixtures", "tests.mlflow_fixtures"]
+pytest_plugins: list[str] = ["tests.wandb_fixtures", "tests.mlflow_fixtures", "tests.postgres_fixtures"]
 
 _SCRUB_PREFIXES = ("PROMOTE_", "GITHUB_", "MLFLOW_", "WANDB_", "RUNNER_")
 _SCRUB_NAMES = ("CI", "GIT_DIR", "GIT_WORK_TREE", "NO_COLOR")
