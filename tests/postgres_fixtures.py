@@ -91,3 +91,16 @@ def mlflow_race_demo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", account.username)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", account.password)
     return demo
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def mlflow_any_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
+    """The plain SQLite server, and the PostgreSQL one with 4 workers (this process logs in as its admin)."""
+    if request.param == "sqlite":
+        plain: MlflowServer = request.getfixturevalue("mlflow_server")
+        return plain
+    server: MlflowServer = request.getfixturevalue("mlflow_pg_server")
+    assert server.admin is not None
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", server.admin.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", server.admin.password)
+    return server
