@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -25,15 +26,20 @@ PG_WORKERS = 4
 _IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(reason: str, *, in_ci: bool) -> NoReturn:
+    """Skip the test that needs PostgreSQL, or fail it in CI, where a skip would hide lost coverage."""
+    if in_ci:
+        pytest.fail(f"CI=true and PostgreSQL is unavailable: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster on 127.0.0.1 (a free port, a temp data dir, password auth)."""
     try:
         bindir = ensure_postgres()
     except PostgresUnavailable as exc:
-        if _IN_CI:
-            pytest.fail(f"CI=true and PostgreSQL is unavailable: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        unavailable(str(exc), in_ci=_IN_CI)
     cluster = PostgresCluster(bindir)
     try:
         cluster.start()

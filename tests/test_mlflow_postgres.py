@@ -27,11 +27,10 @@ from aliasgate.registry.mlflow import AUDIT_PREFIX, HEAD_TAG, SEGMENT_PREFIX, _r
 from aliasgate.seed import ModelSeed, VersionSeed
 from tests.conftest import PROMOTE, clean_env, run_promote
 from tests.mlflow_fixtures import unique_prefix
-from tests.servers import mlflow_seed
+from tests.postgres_fixtures import unavailable
+from tests.servers import mlflow_seed, postgres_server
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.postgres_server import PostgresCluster
-
-pytestmark = [pytest.mark.mlflow, pytest.mark.slow]
 
 JOBS = 32
 
@@ -96,6 +95,25 @@ def db_records(pg: PostgresCluster, model: str) -> tuple[int, dict[int, dict[str
     return int(head["seq"]), records
 
 
+def test_without_postgres_and_root_the_tests_skip_with_the_reason_but_ci_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres_server, "find_bindir", lambda: None)
+    monkeypatch.setattr(postgres_server.os, "geteuid", lambda: 1000)
+    with pytest.raises(postgres_server.PostgresUnavailable, match="needs root") as exc:
+        postgres_server.ensure_postgres()
+    with pytest.raises(pytest.skip.Exception, match=r"PostgreSQL unavailable: .*needs root"):
+        unavailable(str(exc.value), in_ci=False)
+    with pytest.raises(pytest.fail.Exception, match=r"CI=true and PostgreSQL is unavailable: .*needs root"):
+        unavailable(str(exc.value), in_ci=True)
+    monkeypatch.setattr(postgres_server.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(postgres_server.shutil, "which", lambda name: None)
+    with pytest.raises(postgres_server.PostgresUnavailable, match="no apt-get"):
+        postgres_server.ensure_postgres()
+
+
+@pytest.mark.mlflow
+@pytest.mark.slow
 def test_32_racing_applies_on_postgres_with_4_workers_form_a_linear_chain(
     mlflow_pg_server: MlflowServer, postgres_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
