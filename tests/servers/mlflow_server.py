@@ -14,6 +14,12 @@ Two kinds of server:
   (measured in shared/reference/mlflow.md); with one worker, password changes made through the
   API still invalidate the cache at once, so 600 s costs the tests nothing in correctness.
 
+Either kind can run on other SQLAlchemy stores (``backend_store_uri`` / ``auth_database_uri``,
+e.g. PostgreSQL, for which :func:`ensure_postgres_driver` adds psycopg to the venv) with several
+workers (``workers``; see ``tests/postgres_fixtures.py``). The credential cache is per worker
+process: with several workers, a password changed or a user deleted through one worker stays
+accepted by the others until their cached entry expires (up to ``auth_cache_ttl_seconds``).
+
 Every server runs in its own process group. :meth:`MlflowServer.stop` ends the group; a small
 reaper process (``mlflow_reaper.py``) ends it too if the test process dies without cleaning up
 (SIGKILL, a CI timeout), so no server outlives its test run.
