@@ -68,8 +68,13 @@ _SCRUB = (
 )
 
 
+# Resolved at import, before the autouse fixture points HOME at a temporary directory: a server
+# fixture first set up from inside a test (getfixturevalue) would otherwise build a new venv there.
+_HOME = Path.home()
+
+
 def cache_root() -> Path:
-    return Path(os.environ.get("ALIASGATE_TEST_CACHE") or Path.home() / ".cache" / "aliasgate-tests")
+    return Path(os.environ.get("ALIASGATE_TEST_CACHE") or _HOME / ".cache" / "aliasgate-tests")
 
 
 def venv_dir() -> Path:
