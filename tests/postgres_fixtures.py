@@ -22,6 +22,10 @@ from tests.servers.mlflow_server import MlflowServer, ensure_mlflow, ensure_post
 from tests.servers.postgres_server import PostgresCluster, PostgresUnavailable, ensure_postgres
 
 PG_WORKERS = 4
+# Under pytest-xdist (`--dist loadgroup`) every test on PostgreSQL runs in one worker, so only one
+# cluster and one 4-worker server start per run.
+XDIST_GROUP = pytest.mark.xdist_group("postgres")
+ON_POSTGRES = pytest.param("postgres", marks=XDIST_GROUP)
 # Read at import: the autouse isolation fixture scrubs CI from the environment of each test.
 _IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -85,7 +89,7 @@ def mlflow_pg_demo(mlflow_pg_server: MlflowServer) -> SeededDemo:
     return SeededDemo(mlflow_pg_server, names, prefix, accounts)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", ON_POSTGRES])
 def mlflow_race_demo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> SeededDemo:
     """The demo on each server that races are judged on: the plain SQLite server (one worker), and
     PostgreSQL with 4 workers (basic auth; this process logs in as the MANAGE account)."""
@@ -99,7 +103,7 @@ def mlflow_race_demo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     return demo
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", ON_POSTGRES])
 def mlflow_any_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
     """The plain SQLite server, and the PostgreSQL one with 4 workers (this process logs in as its admin)."""
     if request.param == "sqlite":

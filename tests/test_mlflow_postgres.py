@@ -27,7 +27,7 @@ from aliasgate.registry.mlflow import AUDIT_PREFIX, HEAD_TAG, SEGMENT_PREFIX, _r
 from aliasgate.seed import ModelSeed, VersionSeed
 from tests.conftest import PROMOTE, clean_env, run_promote
 from tests.mlflow_fixtures import unique_prefix
-from tests.postgres_fixtures import unavailable
+from tests.postgres_fixtures import XDIST_GROUP, unavailable
 from tests.servers import mlflow_seed, postgres_server
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.postgres_server import PostgresCluster
@@ -114,6 +114,7 @@ def test_without_postgres_and_root_the_tests_skip_with_the_reason_but_ci_fails(
 
 @pytest.mark.mlflow
 @pytest.mark.slow
+@XDIST_GROUP
 def test_32_racing_applies_on_postgres_with_4_workers_form_a_linear_chain(
     mlflow_pg_server: MlflowServer, postgres_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
