@@ -14,24 +14,25 @@ from datetime import datetime
 from typing import Any
 
 from aliasgate import gates as gates_mod
-from aliasgate.errors import AliasgateError, Blocked, Conflict, ExitCode, InvalidInput, conflict
+from aliasgate.errors import AliasgateError, Blocked, Conflict, InvalidInput, conflict
 from aliasgate.interrupt import NEVER
 from aliasgate.model import LATEST, AliasOp, Principal, Ref
-from aliasgate.planner import BLOCKED, MOVE, Plan, PlannedMove, RulePlan
+from aliasgate.planner import MOVE, Plan, PlannedMove, RulePlan
 from aliasgate.provenance import Provenance
 from aliasgate.registry import Registry
+from aliasgate.status import Status, exit_code
 
-APPLIED = "applied"
-CONFLICT = "conflict"
-FAILED = "failed"
-DRY_RUN = "dry-run"
-INTERRUPTED = "interrupted"  # a stop signal arrived; nothing of this rule remains applied
+APPLIED = Status.APPLIED
+CONFLICT = Status.CONFLICT
+FAILED = Status.FAILED
+DRY_RUN = Status.DRY_RUN
+INTERRUPTED = Status.INTERRUPTED
 
 
 @dataclass
 class Outcome:
     rule: str
-    status: str  # applied | up-to-date | blocked | conflict | failed | dry-run
+    status: Status  # applied | up-to-date | blocked | conflict | failed | dry-run | interrupted
     moves: tuple[PlannedMove, ...] = ()
     records: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
@@ -58,16 +59,7 @@ class ApplyResult:
 
     @property
     def exit_code(self) -> int:
-        statuses = {o.status for o in self.outcomes}
-        if INTERRUPTED in statuses:
-            return 128 + self.signal if self.signal else int(ExitCode.INTERRUPTED)
-        if FAILED in statuses:
-            return ExitCode.REGISTRY
-        if CONFLICT in statuses:
-            return ExitCode.CONFLICT
-        if BLOCKED in statuses:
-            return ExitCode.BLOCKED
-        return ExitCode.OK
+        return exit_code((o.status for o in self.outcomes), signal=self.signal)
 
     @property
     def changed(self) -> bool:
@@ -126,7 +118,7 @@ def apply(
     return ApplyResult(plan, outcomes)
 
 
-def _not_applied(rule: RulePlan, status: str) -> Outcome:
+def _not_applied(rule: RulePlan, status: Status) -> Outcome:
     return Outcome(rule.rule, status, rule.moves, message=rule.reason, line=rule.line)
 
 

@@ -26,18 +26,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aliasgate.errors import AliasgateError, AuthError, Conflict, ExitCode, NotFound, RegistryError
+from aliasgate.errors import AliasgateError, AuthError, Conflict, NotFound, RegistryError
 from aliasgate.model import AliasOp, iso
 from aliasgate.provenance import Provenance
 from aliasgate.registry import BatchDeletes, DeleteResult, Registry
 from aliasgate.retention import CleanupPlan, OfVersion, Verdict
+from aliasgate.status import Status, exit_code
 
 # Outcomes of one planned deletion.
-DELETED = "deleted"
-SKIPPED = "skipped"  # it gained an alias (or an alias moved onto it) since planning: kept
-GONE = "gone"  # someone else deleted it first; no audit record from us
-FAILED = "failed"
-NOT_STARTED = "not-started"  # stopped (signal or fatal error) before it was attempted
+DELETED = Status.DELETED
+SKIPPED = Status.SKIPPED
+GONE = Status.GONE
+FAILED = Status.FAILED
+NOT_STARTED = Status.NOT_STARTED
 
 DEFAULT_MAX_DELETIONS = 100
 DEFAULT_PARALLEL = 4
@@ -49,7 +50,7 @@ DEFAULT_RETRIES = 3
 class Outcome(OfVersion):
     model: str
     number: int
-    status: str  # deleted | skipped | gone | failed | not-started
+    status: Status  # deleted | skipped | gone | failed | not-started
     message: str = ""
     record: Mapping[str, Any] | None = None  # the sealed audit record of the deletion
     removed: tuple[Mapping[str, Any], ...] = ()  # sealed records of unprotected aliases removed first
@@ -83,7 +84,7 @@ class CleanupResult:
     signal: int | None = None
     native_ttl: Any = None  # a native_ttl.TtlResult with --native-ttl (W&B)
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
@@ -91,15 +92,20 @@ class CleanupResult:
         """0 done (skipped-because-aliased included: keeping it is the correct outcome),
         1 a deletion failed or auth is missing (or, with --native-ttl, W&B ignored or refused a
         TTL), 3 the deletion cap aborted the run, 128+N stopped by signal N."""
+        return exit_code(self.statuses(), signal=self.signal)
+
+    def statuses(self) -> list[Status]:
+        """Each deletion's status, the run's own (aborted, interrupted, stopped) and the TTL writes'."""
+        run = [o.status for o in self.outcomes]
         if self.aborted:
-            return int(ExitCode.BLOCKED)
+            run.append(Status.ABORTED)
         if self.signal is not None:
-            return 128 + self.signal
-        if self.count(FAILED) or self.stopped:
-            return int(ExitCode.REGISTRY)
-        if self.native_ttl is not None and self.native_ttl.exit_code:
-            return int(self.native_ttl.exit_code)
-        return int(ExitCode.OK)
+            run.append(Status.INTERRUPTED)
+        if self.stopped:
+            run.append(Status.FAILED)
+        if self.native_ttl is not None:
+            run.extend(self.native_ttl.statuses())
+        return run
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -242,7 +248,7 @@ class _Job:
     error: Exception | None = None  # the last transient error, while it may still be retried
 
     def outcome(
-        self, status: str, message: str, record: Mapping[str, Any] | None = None, *, fatal: bool = False
+        self, status: Status, message: str, record: Mapping[str, Any] | None = None, *, fatal: bool = False
     ) -> Outcome:
         v = self.verdict
         return Outcome(v.model, v.number, status, message, record, tuple(self.removed), self.attempts, fatal)

@@ -29,10 +29,11 @@ from datetime import datetime
 from typing import Any
 
 from aliasgate.durations import format_duration
-from aliasgate.errors import AliasgateError, AuthError, ExitCode, InvalidInput
+from aliasgate.errors import AliasgateError, AuthError, InvalidInput
 from aliasgate.model import AliasOp, VersionId, iso
 from aliasgate.provenance import Provenance
 from aliasgate.registry import NativeTtl, Registry, TtlState
+from aliasgate.status import Status, exit_code
 
 __all__ = ["DISABLED", "TtlState", "decide", "execute", "plan", "require"]
 
@@ -46,11 +47,11 @@ UNCHANGED = "unchanged"
 SKIP = "skip"
 
 # What happened to one write.
-APPLIED = "applied"
-IGNORED = "ignored"  # W&B answered success and kept the old TTL (the team reserves TTL to admins)
-FAILED = "failed"
-GONE = "gone"  # the version was deleted (by someone else) before it could be re-read
-NOT_STARTED = "not-started"
+APPLIED = Status.APPLIED
+IGNORED = Status.IGNORED
+FAILED = Status.FAILED
+GONE = Status.GONE
+NOT_STARTED = Status.NOT_STARTED
 
 MAX_SHOWN = 5
 RECORD_VERSIONS = 200  # versions listed per `ttl` audit record
@@ -187,7 +188,7 @@ def _shown(changes: Sequence[TtlChange]) -> str:
 
 @dataclass(frozen=True)
 class TtlOutcome(_OfVersion):
-    status: str  # applied | ignored | failed | gone | not-started
+    status: Status  # applied | ignored | failed | gone | not-started
     before: TtlState | None
     after: TtlState | None = None
     target: int = DISABLED
@@ -215,10 +216,10 @@ class TtlResult:
     records: list[Mapping[str, Any]] = field(default_factory=list)  # sealed `ttl` audit records
     record_errors: list[str] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
-    def of(self, status: str) -> list[TtlOutcome]:
+    def of(self, status: Status) -> list[TtlOutcome]:
         return [o for o in self.outcomes if o.status == status]
 
     @property
@@ -237,9 +238,11 @@ class TtlResult:
     @property
     def exit_code(self) -> int:
         """1 when W&B ignored or refused a write, or a change could not be audited; else 0."""
-        if self.count(IGNORED) or self.count(FAILED) or self.record_errors:
-            return int(ExitCode.REGISTRY)
-        return int(ExitCode.OK)
+        return exit_code(self.statuses())
+
+    def statuses(self) -> list[Status]:
+        """Each write's status, and FAILED for a change that could not be audited."""
+        return [o.status for o in self.outcomes] + ([Status.FAILED] if self.record_errors else [])
 
     def as_dict(self) -> dict[str, Any]:
         return {

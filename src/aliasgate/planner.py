@@ -20,13 +20,14 @@ from aliasgate.gates import GateResult
 from aliasgate.model import LATEST, Principal, Ref, Version, iso, parse_time
 from aliasgate.policy.model import Policy, Rule
 from aliasgate.registry import Registry
+from aliasgate.status import Status
 
 PLAN_FORMAT = 1
 
 # Rule outcomes at planning time.
-MOVE = "move"
-UP_TO_DATE = "up-to-date"
-BLOCKED = "blocked"
+MOVE = Status.MOVE
+UP_TO_DATE = Status.UP_TO_DATE
+BLOCKED = Status.BLOCKED
 
 
 class Snapshot:
@@ -98,7 +99,7 @@ class RulePlan:
     models: tuple[str, ...]
     source: str
     to: str
-    status: str  # move | up-to-date | blocked
+    status: Status  # move | up-to-date | blocked
     candidates: Mapping[str, int | None]
     holders: Mapping[str, int | None]
     moves: tuple[PlannedMove, ...] = ()
@@ -135,7 +136,7 @@ class RulePlan:
             models=tuple(d["models"]),
             source=d["from"],
             to=d["to"],
-            status=d["status"],
+            status=Status(d["status"]),
             candidates=dict(d.get("candidates") or {}),
             holders=dict(d.get("holders") or {}),
             moves=tuple(PlannedMove.from_dict(m) for m in d.get("moves") or []),

@@ -1,6 +1,6 @@
 """What each command returns: typed values the reporters (text, JSON, GitHub) render.
 
-Every result knows its exit code (derived from its statuses with :class:`ExitCode`)
+Every result knows its exit code (derived from its statuses by :func:`aliasgate.status.exit_code`)
 and its JSON form; none prints. The CLI hands a result to the reporter chosen once.
 """
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aliasgate.errors import ExitCode, PolicyIssue
 from aliasgate.model import Principal, Version
+from aliasgate.status import Status, exit_code
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.applier import ApplyResult, RollbackPlan
@@ -34,7 +35,7 @@ class PlanRun:
 
     @property
     def exit_code(self) -> int:
-        return int(ExitCode.BLOCKED if self.plan.blocked else ExitCode.OK)
+        return exit_code(r.status for r in self.plan.rules)
 
     def as_dict(self) -> dict[str, Any]:
         return self.plan.as_dict()
@@ -73,7 +74,7 @@ class CheckRun:
 
     @property
     def exit_code(self) -> int:
-        return int(ExitCode.INVALID if self.issues else ExitCode.OK)
+        return exit_code([Status.INVALID] if self.issues else [])
 
     def as_dict(self) -> list[dict[str, Any]]:
         return [
@@ -126,7 +127,7 @@ class HistoryView:
 
     @property
     def exit_code(self) -> int:
-        return int(ExitCode.REGISTRY if self.verify and not self.verification.ok else ExitCode.OK)
+        return exit_code([Status.BROKEN] if self.verify and not self.verification.ok else [])
 
     def as_dict(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.model, "records": self.records}
