@@ -18,10 +18,17 @@ import typer
 from aliasgate import __version__
 from aliasgate.cli_registry import registry_app
 from aliasgate.cli_support import (
+    Arg,
     JsonOpt,
+    ModelArg,
+    Opt,
     PolicyOpt,
+    ReasonOpt,
     RegistryOpt,
     RuleOpt,
+    Text,
+    Texts,
+    api,
     command,
     face,
     funneled,
@@ -46,10 +53,7 @@ app = typer.Typer(
 app.add_typer(
     registry_app, name="registry", short_help="Manage the embedded registry (models, versions, aliases)."
 )
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Plan only; send nothing that changes the registry.")
-]
-ModelArg = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
+DryRunOpt = Annotated[bool, Opt("--dry-run", help="Plan only; send nothing that changes the registry.")]
 
 
 def _version(value: bool) -> None:
@@ -62,15 +66,13 @@ def _version(value: bool) -> None:
 def _main(
     ctx: typer.Context,
     dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Without a command: `promote apply --dry-run` (plan, send nothing)."),
+        bool, Opt("--dry-run", help="Without a command: `promote apply --dry-run` (plan, send nothing).")
     ] = False,
     version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        bool, Opt("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     traceback: Annotated[
-        bool, typer.Option("--traceback", help="Show the Python traceback of an error (for bug reports).")
+        bool, Opt("--traceback", help="Show the Python traceback of an error (for bug reports).")
     ] = False,
 ) -> None:
     state["traceback"] = traceback or bool(os.environ.get("PROMOTE_TRACEBACK"))
@@ -94,24 +96,21 @@ def plan(
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
     output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Save the plan as JSON for `promote apply PLAN`.")
+        Path | None, Opt("--out", "-o", help="Save the plan as JSON for `promote apply PLAN`.")
     ] = None,
     rule: RuleOpt = None,
-) -> int:
+) -> object:
     """Show what would move and why: every gate with its observed value. Changes nothing.
 
     Exits 3 when a gate blocks a rule, so CI can tell 'not promoted' from 'broken'."""
-    from aliasgate import api
-
-    f = face(as_json)
-    return f.emit(api.run_plan(policy, registry, rules=rule, out=output, reports=f.github))
+    return api.run_plan(policy, registry, rules=rule, out=output, reports=face(as_json).github)
 
 
 @command(app)
 def apply(
     plan_file: Annotated[
         Path | None,
-        typer.Argument(
+        Arg(
             help="A plan saved with `promote plan -o`: applied exactly, refused (exit 4) if any alias moved since.",
             show_default=False,
         ),
@@ -121,23 +120,19 @@ def apply(
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     rule: RuleOpt = None,
-) -> int:
+) -> object:
     """Move aliases with compare-and-swap on the holder seen at planning time, and audit each move."""
-    from aliasgate import api
-
-    f = face(as_json)
-    return f.emit(api.run_apply(plan_file, policy, registry, dry_run=dry_run, rules=rule, reports=f.github))
+    reports = face(as_json).github
+    return api.run_apply(plan_file, policy, registry, dry_run=dry_run, rules=rule, reports=reports)
 
 
 @command(app)
 def check(
-    policies: Annotated[list[Path], typer.Argument(help="Policy files to validate.", show_default=False)],
+    policies: Annotated[list[Path], Arg(help="Policy files to validate.", show_default=False)],
     as_json: JsonOpt = False,
-) -> int:
+) -> object:
     """Validate policy files (schema and meaning) without touching a registry; exit 2 on any problem."""
-    from aliasgate import api
-
-    return face(as_json).emit(api.run_check(policies))
+    return api.run_check(policies)
 
 
 @command(app)
@@ -145,38 +140,28 @@ def status(
     model: ModelArg,
     registry: RegistryOpt = None,
     metric: Annotated[
-        list[str] | None,
-        typer.Option("--metric", "-m", help="Metric column to show (repeatable; default: up to 6)."),
+        Texts, Opt("--metric", "-m", help="Metric column to show (repeatable; default: up to 6).")
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", help="Show at most this many versions, newest first.")
-    ] = 20,
+    limit: Annotated[int, Opt("--limit", "-n", help="Show at most this many versions, newest first.")] = 20,
     as_json: JsonOpt = False,
-) -> int:
+) -> object:
     """Versions, aliases and key metrics of a model."""
-    from aliasgate import api
-
-    return face(as_json).emit(api.run_status(model, registry, metrics=metric, limit=limit))
+    return api.run_status(model, registry, metrics=metric, limit=limit)
 
 
 @command(app)
 def history(
     model: ModelArg,
-    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Only moves of this alias.")] = None,
+    alias: Annotated[Text, Opt("--alias", "-a", help="Only moves of this alias.")] = None,
     registry: RegistryOpt = None,
     verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify", help="Check the hash chain; exit 1 naming the first edited or missing record."
-        ),
+        bool, Opt("--verify", help="Check the hash chain; exit 1 naming the first edited or missing record.")
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most this many records (0: all).")] = 0,
+    limit: Annotated[int, Opt("--limit", "-n", help="Show at most this many records (0: all).")] = 0,
     as_json: JsonOpt = False,
-) -> int:
+) -> object:
     """Every audited move of a model, newest first, from the registry itself."""
-    from aliasgate import api
-
-    return face(as_json).emit(api.run_history(model, registry, alias=alias, verify=verify, limit=limit))
+    return api.run_history(model, registry, alias=alias, verify=verify, limit=limit)
 
 
 class ReportFormat(str, Enum):
@@ -189,27 +174,20 @@ def report(
     model: ModelArg,
     registry: RegistryOpt = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Markdown (as in the GitHub step summary) or JSON.")
+        ReportFormat, Opt("--format", "-f", help="Markdown (as in the GitHub step summary) or JSON.")
     ] = ReportFormat.md,
     metric: Annotated[
-        str | None,
-        typer.Option("--metric", "-m", help="Metric to chart (default: the one most versions carry)."),
+        Text, Opt("--metric", "-m", help="Metric to chart (default: the one most versions carry).")
     ] = None,
     alias: Annotated[
-        str | None,
-        typer.Option("--alias", "-a", help="Mark this alias's holder in the chart (e.g. production)."),
+        Text, Opt("--alias", "-a", help="Mark this alias's holder in the chart (e.g. production).")
     ] = None,
     candidate: Annotated[
-        str | None,
-        typer.Option("--candidate", help="Mark this version or alias as the new holder (v4, staging)."),
+        Text, Opt("--candidate", help="Mark this version or alias as the new holder (v4, staging).")
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", help="Recent versions and history records shown.")
-    ] = 10,
-) -> int:
+    limit: Annotated[int, Opt("--limit", "-n", help="Recent versions and history records shown.")] = 10,
+) -> object:
     """Markdown report of a model: versions, aliases, alias history and a Mermaid chart of a metric."""
-    from aliasgate import api
-
     view = api.run_report(model, registry, metric=metric, alias=alias, candidate=candidate, limit=limit)
     return face(fmt is ReportFormat.json).emit(view)
 
@@ -217,28 +195,20 @@ def report(
 @command(app)
 def rollback(
     model: ModelArg,
-    alias: Annotated[str, typer.Argument(help="Alias to move back.", show_default=False)],
+    alias: Annotated[str, Arg(help="Alias to move back.", show_default=False)],
     to: Annotated[
-        str | None,
-        typer.Option(
-            "--to", help="Move to this version or alias instead of the previous holder (v3, staging)."
-        ),
+        Text, Opt("--to", help="Move to this version or alias instead of the previous holder (v3, staging).")
     ] = None,
     registry: RegistryOpt = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show where the alias would go; change nothing.")
-    ] = False,
+    reason: ReasonOpt = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Show where the alias would go; change nothing.")] = False,
     as_json: JsonOpt = False,
-) -> int:
+) -> object:
     """Move an alias back to its holder before the last audited move (compare-and-swap, audited).
 
     Rolling back twice steps back twice."""
-    from aliasgate import api
-
-    f = face(as_json)
-    run = api.run_rollback(model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=f.github)
-    return f.emit(run)
+    reports = face(as_json).github
+    return api.run_rollback(model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=reports)
 
 
 @command(app)
@@ -246,30 +216,29 @@ def cleanup(
     policy: PolicyOpt = None,
     registry: RegistryOpt = None,
     dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Show the plan (every version, verdict, reason); delete nothing."),
+        bool, Opt("--dry-run", help="Show the plan (every version, verdict, reason); delete nothing.")
     ] = False,
     as_json: JsonOpt = False,
     max_deletions: Annotated[
         int,
-        typer.Option(
+        Opt(
             "--max-deletions",
             help="Abort before deleting anything (exit 3) when the plan deletes more than this.",
         ),
     ] = 100,
-    parallel: Annotated[int, typer.Option("--parallel", help="Deletions in flight at once (1-32).")] = 4,
+    parallel: Annotated[int, Opt("--parallel", help="Deletions in flight at once (1-32).")] = 4,
     model: Annotated[
-        str | None, typer.Option("--model", help="Only models matching this glob (and a retention rule).")
+        Text, Opt("--model", help="Only models matching this glob (and a retention rule).")
     ] = None,
     native_ttl: Annotated[
         bool,
-        typer.Option(
+        Opt(
             "--native-ttl",
             help="W&B only: after deleting, disable W&B's own TTL on every version the policy keeps "
             "(re-read; exit 1 if W&B ignored it).",
         ),
     ] = False,
-) -> int:
+) -> object:
     """Delete versions the policy's `retention:` rules let go: past ttl, beyond keep_last, with no
     alias, no passing keep_if and no kept version derived from them.
 
@@ -278,10 +247,8 @@ def cleanup(
     reported), 1 registry/auth error (or W&B ignored a --native-ttl write), 2 invalid input,
     3 aborted by --max-deletions, 130/143 stopped by SIGINT/SIGTERM after the in-flight deletions
     finished."""
-    from aliasgate import api
-
     f = face(as_json)
-    run = api.run_cleanup(
+    return api.run_cleanup(
         policy,
         registry,
         dry_run=dry_run,
@@ -292,15 +259,12 @@ def cleanup(
         on_plan=f.cleanup_progress,
         on_outcome=f.on_outcome,
     )
-    return f.emit(run)
 
 
 @command(app)
-def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> int:
+def whoami(registry: RegistryOpt = None, as_json: JsonOpt = False) -> object:
     """The account the registry authenticates (never the token)."""
-    from aliasgate import api
-
-    return face(as_json).emit(api.run_whoami(registry))
+    return api.run_whoami(registry)
 
 
 @command(app)

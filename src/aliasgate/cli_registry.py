@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aliasgate.cli_support import JsonOpt, RegistryOpt, command, face, out
+from aliasgate.cli_support import (
+    Arg,
+    JsonOpt,
+    ModelArg,
+    Opt,
+    ReasonOpt,
+    RegistryOpt,
+    Text,
+    Texts,
+    api,
+    command,
+    out,
+    registry_admin,
+)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.api import Session
 
 registry_app = typer.Typer(
@@ -19,175 +33,115 @@ registry_app = typer.Typer(
 )
 
 
-def _local(registry: str | None, replace: Path | None = None) -> Session:
-    from aliasgate import api, registry_admin
-
-    return registry_admin.open_embedded(api.resolve_registry(registry, None), replace=replace)
-
-
-def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
-    import yaml
-
-    from aliasgate.errors import InvalidInput
-
-    result: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--{what} {item!r}: expected KEY=VALUE")
-        result[key] = yaml.safe_load(value) if value else ""
-    return result
+def _local(registry: str | None, replace: Path | None = None) -> closing[Session]:
+    return closing(registry_admin.open_embedded(api.resolve_registry(registry, None), replace=replace))
 
 
 @command(registry_app, "init")
 def registry_init(registry: RegistryOpt = None) -> None:
     """Create an empty embedded registry (idempotent)."""
-    session = _local(registry)
-    session.close()
-    out(f"embedded registry ready at {session.registry.uri}")
+    with _local(registry) as session:
+        out(f"embedded registry ready at {session.registry.uri}")
 
 
 @command(registry_app, "create-model")
 def registry_create_model(
-    name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
+    name: Annotated[str, Arg(help="Model name.", show_default=False)],
+    description: Annotated[str, Opt("--description", help="What the model is.")] = "",
     registry: RegistryOpt = None,
 ) -> None:
     """Create a model."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
+    with _local(registry) as session:
         registry_admin.create_model(session, name, description)
-    finally:
-        session.close()
     out(f"created model {name}")
 
 
 @command(registry_app, "log-version")
 def registry_log_version(
-    model: Annotated[str, typer.Argument(help="Model name (created if missing).", show_default=False)],
-    metric: Annotated[
-        list[str] | None, typer.Option("--metric", "-m", help="KEY=NUMBER (repeatable).")
-    ] = None,
-    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata KEY=VALUE (repeatable).")] = None,
+    model: Annotated[str, Arg(help="Model name (created if missing).", show_default=False)],
+    metric: Annotated[Texts, Opt("--metric", "-m", help="KEY=NUMBER (repeatable).")] = None,
+    meta: Annotated[Texts, Opt("--meta", help="Metadata KEY=VALUE (repeatable).")] = None,
     from_file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="JSON or YAML file with `metrics:` and `metadata:` mappings."),
+        Path | None, Opt("--file", "-f", help="JSON or YAML file with `metrics:` and `metadata:` mappings.")
     ] = None,
     inputs: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="Lineage: derived from MODEL:vN (repeatable).")
+        Texts, Opt("--input", "-i", help="Lineage: derived from MODEL:vN (repeatable).")
     ] = None,
-    created_by: Annotated[
-        str | None, typer.Option("--created-by", help="Who made it (default: whoami).")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option("--source", help="Where the artifact lives (URI, run id).")
-    ] = None,
+    created_by: Annotated[Text, Opt("--created-by", help="Who made it (default: whoami).")] = None,
+    source: Annotated[Text, Opt("--source", help="Where the artifact lives (URI, run id).")] = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Log a new version with metrics, metadata and lineage."""
-    from aliasgate import registry_admin
-
-    metrics, metadata = registry_admin.read_values(from_file, _pairs(metric, "metric"), _pairs(meta, "meta"))
-    session = _local(registry)
-    try:
+    metrics, metadata = registry_admin.read_values(from_file, metric or [], meta or [])
+    with _local(registry) as session:
         number = registry_admin.log_version(
             session.registry, model, metrics, metadata, inputs or [], created_by, source
         )
-    finally:
-        session.close()
     out(f"logged {model}:v{number}")
 
 
 @command(registry_app, "set-alias")
 def registry_set_alias(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    alias: Annotated[str, typer.Argument(help="Alias to set.", show_default=False)],
-    version: Annotated[str, typer.Argument(help="Version (v3 or 3).", show_default=False)],
+    model: ModelArg,
+    alias: Annotated[str, Arg(help="Alias to set.", show_default=False)],
+    version: Annotated[str, Arg(help="Version (v3 or 3).", show_default=False)],
     expect: Annotated[
-        str | None, typer.Option("--expect", help="Only if the alias is on this version now (v2, or 'none').")
+        Text, Opt("--expect", help="Only if the alias is on this version now (v2, or 'none').")
     ] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
+    reason: ReasonOpt = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Point an alias at a version by hand (compare-and-swap, audited as a manual move)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
+    with _local(registry) as session:
         record = registry_admin.set_alias(session, model, alias, version, expect, reason)
-    finally:
-        session.close()
     out(f"{model}:{alias} -> {version}" + (f" (audit #{record['seq']})" if record else " (already there)"))
 
 
 @command(registry_app, "delete-alias")
 def registry_delete_alias(
-    model: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    alias: Annotated[str, typer.Argument(help="Alias to remove.", show_default=False)],
-    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit record.")] = None,
+    model: ModelArg,
+    alias: Annotated[str, Arg(help="Alias to remove.", show_default=False)],
+    reason: ReasonOpt = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Remove an alias by hand (audited)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
+    with _local(registry) as session:
         record = registry_admin.set_alias(session, model, alias, None, None, reason)
-    finally:
-        session.close()
     out(f"removed {model}:{alias}" + (f" (audit #{record['seq']})" if record else " (it was not set)"))
 
 
 @command(registry_app, "list")
-def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> int:
+def registry_list(registry: RegistryOpt = None, as_json: JsonOpt = False) -> object:
     """List models with their version counts and aliases."""
-    from aliasgate import api
-
-    return face(as_json).emit(api.run_models(_local(registry)))
+    with _local(registry) as session:
+        return api.run_models(session)
 
 
 @command(registry_app, "import")
 def registry_import(
-    seed: Annotated[
-        Path, typer.Argument(help="Registry YAML (see examples/demo-registry.yaml).", show_default=False)
-    ],
+    seed: Annotated[Path, Arg(help="Registry YAML (see examples/demo-registry.yaml).", show_default=False)],
     replace: Annotated[
-        bool,
-        typer.Option("--replace", help="Start from an empty registry (deletes the embedded registry file)."),
+        bool, Opt("--replace", help="Start from an empty registry (deletes the embedded registry file).")
     ] = False,
     registry: RegistryOpt = None,
 ) -> None:
     """Load models, versions and aliases from YAML (aliases are set as audited manual moves)."""
-    from aliasgate import api, registry_admin
-
+    with _local(registry, seed if replace else None) as session:
+        models, versions, aliases = registry_admin.import_seed(session, seed)
     uri = api.resolve_registry(registry, None)
-    session = _local(registry, seed if replace else None)
-    try:
-        counts = registry_admin.import_seed(session, seed)
-    finally:
-        session.close()
-    out(f"imported {counts[0]} model(s), {counts[1]} version(s), {counts[2]} alias(es) into {uri}")
+    out(f"imported {models} model(s), {versions} version(s), {aliases} alias(es) into {uri}")
 
 
 @command(registry_app, "export")
 def registry_export(
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[Path | None, Opt("--out", "-o", help="Write here instead of stdout.")] = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Write models, versions and aliases as YAML (the format `import` reads)."""
-    from aliasgate import registry_admin
-
-    session = _local(registry)
-    try:
+    with _local(registry) as session:
         text = registry_admin.export_seed(session)
-    finally:
-        session.close()
     if output:
-        from aliasgate.api import write_output
-
-        write_output(output, text, "the export")
+        api.write_output(output, text, "the export")
         out(f"exported to {output}")
     else:
         out(text.rstrip())

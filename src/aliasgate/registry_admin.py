@@ -43,10 +43,24 @@ def create_model(session: Session, name: str, description: str) -> None:
     admin(session.registry).create_model(name, description)
 
 
+def _pairs(items: Sequence[str], what: str) -> dict[str, Any]:
+    """``--metric``/``--meta`` KEY=VALUE flags; each value read as YAML (``0.9`` is a number)."""
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--{what} {item!r}: expected KEY=VALUE")
+        result[key] = yaml.safe_load(value) if value else ""
+    return result
+
+
 def read_values(
-    path: Path | None, metrics: Mapping[str, Any], metadata: Mapping[str, Any]
+    path: Path | None, metric_flags: Sequence[str], meta_flags: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics and metadata from a JSON/YAML file, overridden by flags."""
+    """Metrics and metadata from a JSON/YAML file, overridden by ``--metric``/``--meta`` flags."""
+    metrics, metadata = _pairs(metric_flags, "metric"), _pairs(meta_flags, "meta")
     m: dict[str, Any] = {}
     md: dict[str, Any] = {}
     if path is not None:
