@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import mlflow_seed  # noqa: E402
 from tests.servers.mlflow_server import MlflowServer, ensure_mlflow  # noqa: E402
 
-from aliasgate.model import AliasOp  # noqa: E402
+from aliasgate.model import AliasOp, Move  # noqa: E402
 from aliasgate.registry.mlflow import MlflowRegistry  # noqa: E402
 from aliasgate.registry.mlflow.lock import Locks  # noqa: E402
 
@@ -58,7 +58,7 @@ def measure(server: MlflowServer, moves: int) -> tuple[list[float], list[float]]
                     "at": "2026-11-27T12:00:00.000000Z", "principal": {"name": "bench", "authenticated": False,
                     "source": "benchmark"}, "n": i}  # fmt: skip
             started = time.perf_counter()
-            reg.apply([op], [body])
+            reg.apply([Move(op, body)])
             whole.append(time.perf_counter() - started)
             current = target
     finally:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from aliasgate import applier, planner
 from aliasgate.errors import RegistryError
-from aliasgate.model import AliasOp, Principal, utcnow
+from aliasgate.model import AliasOp, Move, Principal, utcnow
 from aliasgate.policy import load_text
 from aliasgate.provenance import collect
 from aliasgate.registry.local import LocalRegistry
@@ -91,13 +91,13 @@ def test_saved_plan_applies_exactly(demo, cli) -> None:  # type: ignore[no-untyp
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
     # the staging alias moving after planning: the policy no longer yields the plan's candidate
     demo.registry().apply(
-        [AliasOp("bert-classifier", "staging", 4, 3)], [{"kind": "manual", "model": "bert-classifier"}]
+        [Move(AliasOp("bert-classifier", "staging", 4, 3), {"kind": "manual", "model": "bert-classifier"})]
     )
     moved = cli("apply", "plan.json", "-p", str(demo.policy()))
     assert moved.code == 4 and "staging: the plan expected it on v4, found it on v3" in moved.stderr
     assert demo.registry().aliases("bert-classifier")["production"] == 2
     demo.registry().apply(
-        [AliasOp("bert-classifier", "staging", 3, 4)], [{"kind": "manual", "model": "bert-classifier"}]
+        [Move(AliasOp("bert-classifier", "staging", 3, 4), {"kind": "manual", "model": "bert-classifier"})]
     )
     run = cli("apply", "plan.json", "-p", str(demo.policy()))
     assert run.code == 0, run.output
@@ -110,7 +110,7 @@ def test_stale_saved_plan_is_refused_and_changes_nothing(demo, cli) -> None:  # 
     cli("plan", "-p", str(demo.policy()), "-o", "plan.json")
     reg = demo.registry()
     reg.apply(
-        [AliasOp("bert-classifier", "production", 2, 3)], [{"kind": "manual", "model": "bert-classifier"}]
+        [Move(AliasOp("bert-classifier", "production", 2, 3), {"kind": "manual", "model": "bert-classifier"})]
     )
     before = len(reg.audit_log("bert-classifier").records)
     run = cli("apply", "plan.json", "-p", str(demo.policy()))
@@ -178,7 +178,7 @@ def test_bundle_is_all_or_nothing_in_one_transaction(demo, cli) -> None:  # type
     data = json.loads((demo.path / "plan.json").read_text())
     # the tokenizer's production alias moves after planning: the whole bundle must be refused
     demo.registry().apply(
-        [AliasOp("bert-tokenizer", "production", 2, 1)], [{"kind": "manual", "model": "bert-tokenizer"}]
+        [Move(AliasOp("bert-tokenizer", "production", 2, 1), {"kind": "manual", "model": "bert-tokenizer"})]
     )
     reg = demo.registry()
     p = planner.Plan.from_dict(data)
@@ -204,12 +204,13 @@ class NonAtomic:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        assert len(ops) == 1, "a non-atomic backend gets one op at a time"
-        self.calls.append(f"{ops[0].model}:{records[0]['kind']}")
-        if self.fail_on == ops[0].model and records[0]["kind"] == "promote":
-            raise RegistryError("injected failure", model=ops[0].model, version=ops[0].target)
-        return self.inner.apply(ops, records)
+    def apply(self, moves: Sequence[Move]) -> list[dict[str, Any]]:
+        assert len(moves) == 1, "a non-atomic backend gets one move at a time"
+        op, record = moves[0].op, moves[0].record
+        self.calls.append(f"{op.model}:{record['kind']}")
+        if self.fail_on == op.model and record["kind"] == "promote":
+            raise RegistryError("injected failure", model=op.model, version=op.target)
+        return self.inner.apply(moves)
 
 
 def test_bundle_on_a_backend_without_transactions_is_compensated(demo) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ import pytest
 from aliasgate import api, audit, retention
 from aliasgate import cleanup as engine
 from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError
-from aliasgate.model import AliasOp, VersionId, utcnow
+from aliasgate.model import AliasOp, Move, VersionId, utcnow
 from aliasgate.registry.local import LocalRegistry
 from aliasgate.seed import ModelSeed
 from tests import cleanup_scenario as sc
@@ -256,7 +256,7 @@ def test_a_version_that_gains_an_alias_after_planning_survives(tmp_path: Path, c
     assert {d.id for d in plan.deletions} == s.expected
     # Between plan and delete, someone points an alias at m0:v2.
     body = {"kind": "manual", "model": "m0", "alias": "hotfix", "from": None, "to": 2}
-    reg.apply([AliasOp("m0", "hotfix", None, 2)], [body])
+    reg.apply([Move(AliasOp("m0", "hotfix", None, 2), body)])
     result = api.cleanup(_session(reg), plan)
     by_version = {o.number: o for o in result.outcomes}
     assert by_version[2].status == engine.SKIPPED
@@ -385,7 +385,7 @@ def test_unprotected_aliases_are_removed_audited_before_the_version_goes(tmp_pat
     s = _small(tmp_path, cli, models=1)
     reg = s.registry()
     for alias, n in (("production", 2), ("old-ab", 3)):
-        reg.apply([AliasOp("m0", alias, None, n)], [{"kind": "manual", "model": "m0", "alias": alias}])
+        reg.apply([Move(AliasOp("m0", alias, None, n), {"kind": "manual", "model": "m0", "alias": alias})])
     s.policy.write_text(
         "version: 1\nretention:\n  - {model: 'm*', ttl: 30d, protect: [prod*]}\n", encoding="utf-8"
     )
@@ -406,7 +406,7 @@ def test_unprotected_aliases_are_removed_audited_before_the_version_goes(tmp_pat
 def test_the_embedded_registry_deletes_a_batch_in_one_transaction(tmp_path: Path, cli: Any) -> None:
     s = _small(tmp_path, cli, models=1)
     reg = s.registry()
-    reg.apply([AliasOp("m0", "hotfix", None, 3)], [{"kind": "manual", "model": "m0", "alias": "hotfix"}])
+    reg.apply([Move(AliasOp("m0", "hotfix", None, 3), {"kind": "manual", "model": "m0", "alias": "hotfix"})])
     bodies = [{"kind": "delete", "model": "m0", "alias": None, "version": n} for n in (1, 3, 4, 9)]
     results = reg.delete_versions("m0", [1, 3, 4, 9], bodies)
     assert [r["seq"] for r in (results[0], results[2])] == [2, 3]  # #1 is the hotfix alias
@@ -494,7 +494,9 @@ def test_errors_inside_a_batch_are_retried_or_reported_per_version(tmp_path: Pat
     failures = {2: 1, 5: 99}
     inner = s.registry()
     plan = _plan(s, inner)
-    inner.apply([AliasOp("m0", "hotfix", None, 4)], [{"kind": "manual", "model": "m0", "alias": "hotfix"}])
+    inner.apply(
+        [Move(AliasOp("m0", "hotfix", None, 4), {"kind": "manual", "model": "m0", "alias": "hotfix"})]
+    )
 
     def flaky(model: str, number: int) -> None:
         if failures.get(number, 0) > 0:

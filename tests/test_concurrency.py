@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from aliasgate.model import AliasOp, Move
 from aliasgate.registry.local import LocalRegistry
 from tests.conftest import PROMOTE, clean_env
 
@@ -41,8 +42,12 @@ def test_sixteen_processes_form_a_linear_chain(tmp_path: Path) -> None:
     for i in range(N + 1):
         reg.log_version("m", metrics={"score": i})
     reg.apply(
-        [__import__("aliasgate.model", fromlist=["AliasOp"]).AliasOp("m", "production", None, 1)],
-        [{"kind": "manual", "model": "m", "alias": "production", "from": None, "to": 1}],
+        [
+            Move(
+                AliasOp("m", "production", None, 1),
+                {"kind": "manual", "model": "m", "alias": "production", "from": None, "to": 1},
+            )
+        ]
     )
     policies = []
     for i in range(N):

@@ -19,7 +19,7 @@ import pytest
 
 from aliasgate import audit
 from aliasgate.errors import Conflict
-from aliasgate.model import AliasOp
+from aliasgate.model import AliasOp, Move
 from aliasgate.registry import Registry, open_registry
 from aliasgate.registry.mlflow import GEN_TAG, MlflowRegistry, Settings, lock_name
 from tests.conftest import PROMOTE, clean_env, run_promote
@@ -147,7 +147,7 @@ def test_a_lost_answer_and_refused_retry_is_audited(
         assert 1 not in [v.number for v in open_registry(mlflow_demo.uri).versions(clf)]
     else:
         op = AliasOp(clf, "staging", 4, 3 if kind == "move" else None)
-        sealed = reg.apply([op], [body(op, "promote" if kind == "move" else "remove")])[0]
+        sealed = reg.apply([Move(op, body(op, "promote" if kind == "move" else "remove"))])[0]
         assert mlflow_demo.aliases(clf).get("staging") == op.target
     assert any(r.lost for r in recording_proxy.requests)
     assert any(r.status == 500 for r in recording_proxy.requests)
@@ -165,7 +165,7 @@ def test_a_refused_move_that_did_not_happen_leaves_no_record(
     recording_proxy.answer("POST", "registered-models/alias", 500, ERROR_500)  # never reaches MLflow
     op = AliasOp(clf, "staging", 4, 3)
     with pytest.raises(Exception, match="INTERNAL_ERROR"):
-        open_registry(recording_proxy.registry_uri).apply([op], [body(op)])
+        open_registry(recording_proxy.registry_uri).apply([Move(op, body(op))])
     assert mlflow_demo.aliases(clf)["staging"] == 4
     assert open_registry(mlflow_demo.uri).audit_log(clf).records == []
     assert mlflow_demo.locks() == []
@@ -183,7 +183,7 @@ def test_an_unreadable_outcome_is_settled_by_its_own_holder(
     recording_proxy.answer("GET", "registered-models/get", 500, ERROR_500, times=4, after=1)
     op = AliasOp(clf, "staging", 4, 3)
     with pytest.raises(Exception, match="did not confirm"):
-        open_registry(recording_proxy.registry_uri).apply([op], [body(op)])
+        open_registry(recording_proxy.registry_uri).apply([Move(op, body(op))])
     assert mlflow_demo.aliases(clf)["staging"] == 3
     log = open_registry(mlflow_demo.uri).audit_log(clf)
     assert audit.verify(log).ok
@@ -238,7 +238,7 @@ def test_a_segment_created_without_answer_is_read_back(
     else:
         recording_proxy.answer("POST", "registered-models/create", 502, "bad gateway", after=1)
     op = AliasOp(clf, "staging", 4, 3)
-    sealed = open_registry(recording_proxy.registry_uri).apply([op], [body(op)])[0]
+    sealed = open_registry(recording_proxy.registry_uri).apply([Move(op, body(op))])[0]
     assert open_registry(mlflow_demo.uri).audit_log(clf).records == [sealed]
     creates = [r for r in recording_proxy.requests if r.path.endswith("registered-models/create")]
     assert len(creates) == (2 if landed else 3)  # lock, segment (lost or refused), segment again if not made
@@ -277,7 +277,7 @@ def test_a_lock_that_lost_its_grants_does_not_stall_waiters(
 
         def run(reg: Registry, op: AliasOp, name: str) -> None:
             try:
-                reg.apply([op], [body(op)])
+                reg.apply([Move(op, body(op))])
             except BaseException as exc:
                 errors.append(exc)
             done[name] = time.monotonic()
@@ -353,7 +353,7 @@ def test_conflict_is_still_reported_while_waiting(mlflow_demo: SeededDemo) -> No
         reg = MlflowRegistry(server.url, settings=Settings(lock_ttl=60.0, lock_wait=1.5))
         op = AliasOp(clf, "staging", 4, 3)
         with pytest.raises(Conflict, match="ci@elsewhere"):
-            reg.apply([op], [body(op)])
+            reg.apply([Move(op, body(op))])
     finally:
         server.api("DELETE", "registered-models/delete", {"name": name})
 
@@ -382,7 +382,7 @@ def test_racing_threads_of_one_account_never_sit_out_a_lease(
                 op = AliasOp(clf, "staging", current, target)
                 started = time.monotonic()
                 try:
-                    reg.apply([op], [body(op)])
+                    reg.apply([Move(op, body(op))])
                 except Conflict:
                     continue  # another thread moved it meanwhile: read again
                 except BaseException as exc:

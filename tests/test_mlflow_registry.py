@@ -10,7 +10,7 @@ import pytest
 
 from aliasgate import audit, secrets
 from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError
-from aliasgate.model import AliasOp, VersionId
+from aliasgate.model import AliasOp, Move, VersionId
 from aliasgate.registry import Registry, open_registry
 from aliasgate.registry.mlflow import (
     AUDIT_PREFIX,
@@ -49,7 +49,7 @@ def move(
     reg: Registry, model: str, alias: str, expected: int | None, target: int | None, **extra: Any
 ) -> dict[str, Any]:
     op = AliasOp(model, alias, expected, target)
-    return reg.apply([op], [body(op, **extra)])[0]
+    return reg.apply([Move(op, body(op, **extra))])[0]
 
 
 def login(monkeypatch: pytest.MonkeyPatch, account: Account) -> None:

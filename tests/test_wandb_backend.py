@@ -16,7 +16,7 @@ import pytest
 
 from aliasgate import audit, secrets
 from aliasgate.errors import AuthError, Conflict, ExitCode, InvalidInput, NotFound, RegistryError
-from aliasgate.model import AliasOp, VersionId
+from aliasgate.model import AliasOp, Move, VersionId
 from aliasgate.registry import open_registry
 from aliasgate.registry import wandb as wandb_backend
 from aliasgate.registry.http import Transport
@@ -222,7 +222,7 @@ def test_move_is_one_guarded_round_of_three_requests(wb: Open, wandb_world: Wand
     coll.description = "Intent classifier. Owner: ml-team."
     wandb_world.journal.clear()
     op = AliasOp("bert-classifier", "production", 2, 4)
-    (record,) = registry.apply([op], [body(op)])
+    (record,) = registry.apply([Move(op, body(op))])
     assert wandb_world.journal.names() == ["AliasgateTargets", "AliasgateAddAlias", "AliasgateRecord"]
     assert state.holder(project, "bert-classifier", "production") == 4
     assert record["seq"] == 1 and record["model"] == "bert-classifier" and record["to"] == 4
@@ -245,9 +245,9 @@ def test_move_is_one_guarded_round_of_three_requests(wb: Open, wandb_world: Wand
 def test_new_alias_and_removal(wb: Open, wandb_world: WandbWorld) -> None:
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     add = AliasOp("bert-classifier", "canary", None, 3)
-    registry.apply([add], [body(add)])
+    registry.apply([Move(add, body(add))])
     remove = AliasOp("bert-classifier", "staging", 4, None)
-    (record,) = registry.apply([remove], [body(remove, "remove")])
+    (record,) = registry.apply([Move(remove, body(remove, "remove"))])
     assert state.holder(project, "bert-classifier", "canary") == 3
     assert state.holder(project, "bert-classifier", "staging") is None
     assert record["seq"] == 2
@@ -272,7 +272,7 @@ def test_holder_moved_since_the_plan_is_a_conflict_and_changes_nothing(
     )
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(Conflict) as caught:
-        registry.apply([op], [body(op)])
+        registry.apply([Move(op, body(op))])
     assert caught.value.exit_code == ExitCode.CONFLICT
     assert "expected it on v2, found it on v3" in str(caught.value)
     assert state.holder(project, "bert-classifier", "production") == 3
@@ -291,7 +291,7 @@ def test_writer_right_after_our_move_is_reported_and_our_move_recorded(
     )
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(Conflict) as caught:
-        registry.apply([op], [body(op)])
+        registry.apply([Move(op, body(op))])
     assert "moved to v3 by another writer right after this move to v4" in str(caught.value)
     assert state.holder(project, "bert-classifier", "production") == 3
     (record,) = registry.audit_log("bert-classifier").records  # our move happened: it is on record
@@ -304,7 +304,7 @@ def test_member_moving_a_protected_alias_is_refused_and_nothing_changes(
     registry, state, project = wb(REGISTRY, key=ALICE_KEY), wandb_world.state, wandb_world.demo.registry
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(AuthError) as caught:
-        registry.apply([op], [body(op)])
+        registry.apply([Move(op, body(op))])
     message = str(caught.value)
     assert "only registry Admins may move it" in message and "alice" in message
     assert caught.value.exit_code == ExitCode.REGISTRY
@@ -328,7 +328,7 @@ def test_no_write_access_to_the_source_project_is_refused_before_moving(
         (VIEWER_KEY, "ml/training"),
     ):
         with pytest.raises(AuthError, match=f"may not write the metadata of {where}"):
-            wb(REGISTRY, key=key).apply([op], [body(op)])
+            wb(REGISTRY, key=key).apply([Move(op, body(op))])
     assert not wandb_world.journal.mutations()
     assert state.holder(reg, "bert-classifier", "production") == 2
 
@@ -341,7 +341,7 @@ def test_failed_record_write_puts_the_alias_back(wb: Open, wandb_world: WandbWor
     )
     op = AliasOp("bert-classifier", "production", 2, 4)
     with pytest.raises(RegistryError, match="move was undone") as caught:
-        registry.apply([op], [body(op)])
+        registry.apply([Move(op, body(op))])
     assert "metadata too large" in str(caught.value)
     assert state.holder(project, "bert-classifier", "production") == 2
     coll = state.find_collection(project, "bert-classifier")
@@ -373,7 +373,7 @@ def test_rate_limited_write_is_retried_because_w_and_b_refused_it(
     registry = wb()
     wandb_world.double.fault("AliasgateAddAlias", "429", times=2)
     op = AliasOp("bert-classifier", "production", 2, 4)
-    registry.apply([op], [body(op)])
+    registry.apply([Move(op, body(op))])
     assert [e.status for e in wandb_world.journal.entries if e.operation_name == "AliasgateAddAlias"] == [
         429,
         429,
@@ -387,7 +387,7 @@ def test_lost_answer_to_a_move_is_checked_by_reading_not_resent(
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     wandb_world.double.fault("AliasgateAddAlias", "500-after")
     op = AliasOp("bert-classifier", "production", 2, 4)
-    (record,) = registry.apply([op], [body(op)])
+    (record,) = registry.apply([Move(op, body(op))])
     assert state.holder(project, "bert-classifier", "production") == 4
     assert wandb_world.journal.fields().count("addAliases") == 1
     assert record["seq"] == 1
@@ -399,7 +399,7 @@ def test_move_that_did_not_land_is_sent_once_more(
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     wandb_world.double.fault("AliasgateAddAlias", "502")
     op = AliasOp("bert-classifier", "production", 2, 4)
-    registry.apply([op], [body(op)])
+    registry.apply([Move(op, body(op))])
     assert state.holder(project, "bert-classifier", "production") == 4
     assert [e.status for e in wandb_world.journal.entries if e.operation_name == "AliasgateAddAlias"] == [
         502,
@@ -414,7 +414,7 @@ def test_timeout_after_the_move_is_verified_by_reading(
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     wandb_world.double.fault("AliasgateAddAlias", "hang-after", delay=2.5)
     op = AliasOp("bert-classifier", "production", 2, 4)
-    registry.apply([op], [body(op)])
+    registry.apply([Move(op, body(op))])
     assert state.holder(project, "bert-classifier", "production") == 4
     assert wandb_world.journal.fields().count("addAliases") == 1
 
@@ -425,7 +425,7 @@ def test_lost_answer_to_the_record_write_does_not_duplicate_it(
     registry = wb()
     wandb_world.double.fault("AliasgateRecord", "500-after")
     op = AliasOp("bert-classifier", "production", 2, 4)
-    (record,) = registry.apply([op], [body(op)])
+    (record,) = registry.apply([Move(op, body(op))])
     log = registry.audit_log("bert-classifier")
     assert log.records == [record] and audit.verify(log).ok
     assert wandb_world.journal.names().count("AliasgateRecord") == 1
@@ -447,7 +447,7 @@ def _promote_twice(registry: WandbRegistry) -> None:
         AliasOp("bert-classifier", "production", 2, 4),
         AliasOp("bert-classifier", "production", 4, 3),
     ):
-        registry.apply([op], [body(op)])
+        registry.apply([Move(op, body(op))])
 
 
 def test_verify_detects_an_edited_and_a_deleted_newest_record(wb: Open, wandb_world: WandbWorld) -> None:
@@ -476,11 +476,11 @@ def test_delete_version_moves_records_then_deletes_and_audits(
 ) -> None:
     registry, state, project = wb(uri), wandb_world.state, project_of(wandb_world, uri)
     op = AliasOp("bert-classifier", "canary", None, 1)
-    registry.apply([op], [body(op)])
+    registry.apply([Move(op, body(op))])
     op = AliasOp("bert-classifier", "canary", 1, 3)
-    registry.apply([op], [body(op)])
+    registry.apply([Move(op, body(op))])
     remove = AliasOp("bert-classifier", "canary", 3, None)
-    registry.apply([remove], [body(remove, "remove")])
+    registry.apply([Move(remove, body(remove, "remove"))])
     record = registry.delete_version(
         "bert-classifier", 1, {"kind": "delete", "model": "bert-classifier", "from": 1, "to": None}
     )
@@ -539,7 +539,7 @@ def test_failure_between_the_move_and_its_record_is_completed_by_reading(
     registry, state, project = wb(), wandb_world.state, wandb_world.demo.project
     wandb_world.double.fault("AliasgateRecord", "500")
     op = AliasOp("bert-classifier", "production", 2, 4)
-    (record,) = registry.apply([op], [body(op)])
+    (record,) = registry.apply([Move(op, body(op))])
     assert state.holder(project, "bert-classifier", "production") == 4
     statuses = [e.status for e in wandb_world.journal.entries if e.operation_name == "AliasgateRecord"]
     assert statuses == [500, 200]

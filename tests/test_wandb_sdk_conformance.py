@@ -112,7 +112,7 @@ def test_what_aliasgate_writes_stays_loadable_by_the_sdk(
     """A case-variant URI and a version at the SDK's 100-key limit: the SDK re-targets to W&B's
     names as the double answers them, loads every version aliasgate touched, and refuses a 101-key
     version exactly as the double's model of the limit says."""
-    from aliasgate.model import AliasOp
+    from aliasgate.model import AliasOp, Move
     from aliasgate.registry import open_registry
     from tests.servers.wandb_double import CI_KEY
 
@@ -127,7 +127,7 @@ def test_what_aliasgate_writes_stays_loadable_by_the_sdk(
     wandb_world.use(monkeypatch)
     registry = open_registry("wandb://ML/Demo")
     record = {"kind": "manual", "model": "bert-classifier", "alias": "production", "from": 2, "to": 4}
-    registry.apply([AliasOp("bert-classifier", "production", 2, 4)], [record])
+    registry.apply([Move(AliasOp("bert-classifier", "production", 2, 4), record)])
     registry.close()
 
     paths = ["ML/Demo/bert-classifier:production", "ml/demo/bert-classifier:v2", "ml/demo/bert-tokenizer:v2"]

@@ -16,7 +16,7 @@ from typing import Any
 from aliasgate import gates as gates_mod
 from aliasgate.errors import AliasgateError, Blocked, Conflict, InvalidInput, conflict
 from aliasgate.interrupt import NEVER
-from aliasgate.model import LATEST, AliasOp, Principal, Ref
+from aliasgate.model import LATEST, AliasOp, Move, Principal, Ref
 from aliasgate.planner import MOVE, Plan, PlannedMove, RulePlan
 from aliasgate.provenance import Provenance
 from aliasgate.registry import Registry
@@ -122,40 +122,24 @@ def _not_applied(rule: RulePlan, status: Status) -> Outcome:
     return Outcome(rule.rule, status, rule.moves, message=rule.reason, line=rule.line)
 
 
-def _bodies(
-    rule: RulePlan, moves: Sequence[PlannedMove], plan: Plan, prov: Provenance, now: datetime
-) -> list[dict[str, Any]]:
+def _moves(rule: RulePlan, plan: Plan, prov: Provenance, now: datetime) -> list[Move]:
+    """The rule's planned moves as the registry takes them: each compare-and-swap with its record."""
     gates = [g.as_dict() for g in rule.gates]
     ref = {"id": plan.id, "created_at": plan.created_at.isoformat()}
-    return [
-        prov.body(
-            AliasOp(m.model, m.alias, m.expected, m.target),
-            kind=m.kind,
-            now=now,
-            rule=rule.rule,
-            reason=rule.reason,
-            gates=gates,
-            plan=ref,
-        )
-        for m in moves
-    ]
-
-
-def _ops(moves: Sequence[PlannedMove]) -> list[AliasOp]:
-    return [AliasOp(m.model, m.alias, m.expected, m.target) for m in moves]
+    out = []
+    for m in rule.moves:
+        op = AliasOp(m.model, m.alias, m.expected, m.target)
+        body = prov.body(op, kind=m.kind, now=now, rule=rule.rule, reason=rule.reason, gates=gates, plan=ref)
+        out.append(Move(op, body))
+    return out
 
 
 def _apply_atomic(
     registry: Registry, rules: Sequence[RulePlan], plan: Plan, prov: Provenance, now: Clock
 ) -> dict[str, Outcome]:
-    ops: list[AliasOp] = []
-    bodies: list[dict[str, Any]] = []
     t = now()
-    for rule in rules:
-        ops.extend(_ops(rule.moves))
-        bodies.extend(_bodies(rule, rule.moves, plan, prov, t))
     try:
-        records = registry.apply(ops, bodies)
+        records = registry.apply([move for rule in rules for move in _moves(rule, plan, prov, t)])
     except Conflict as exc:
         return {r.rule: Outcome(r.rule, CONFLICT, r.moves, message=str(exc), line=r.line) for r in rules}
     except AliasgateError as exc:
@@ -179,19 +163,19 @@ def _apply_rule(
     now: Clock,
     stop: Callable[[], bool] = NEVER,
 ) -> Outcome:
-    moves = list(rule.moves)
-    bodies = _bodies(rule, moves, plan, prov, now())
+    moves = _moves(rule, plan, prov, now())
     if registry.atomic_batches or len(moves) == 1:
         try:
-            records = registry.apply(_ops(moves), bodies)
+            records = registry.apply(moves)
         except Conflict as exc:
             return Outcome(rule.rule, CONFLICT, rule.moves, message=str(exc), line=rule.line)
         except AliasgateError as exc:
             return Outcome(rule.rule, FAILED, rule.moves, message=str(exc), line=rule.line)
         return Outcome(rule.rule, APPLIED, rule.moves, records, "applied", line=rule.line)
-    # No transactions: one move at a time, undo the made ones if a later one fails.
+    # No transactions (the one place this is defined): one move at a time; when one fails or a
+    # stop signal arrives, undo the made ones, newest first, each undo audited (kind "undo").
     done: list[tuple[PlannedMove, dict[str, Any]]] = []
-    for move, body in zip(moves, bodies, strict=False):
+    for move, planned in zip(rule.moves, moves, strict=True):
         if done and stop():
             undone, undo_errors = _compensate(registry, rule, done, prov, now, cause="stopped by a signal")
             message = f"stopped by a signal after {len(done)} of {len(moves)} move(s); undid {len(undone)}"
@@ -209,7 +193,7 @@ def _apply_rule(
                 rule.rule, INTERRUPTED, rule.moves, [r for _, r in done], message, undone, line=rule.line
             )
         try:
-            done.append((move, registry.apply(_ops([move]), [body])[0]))
+            done.append((move, registry.apply([planned])[0]))
         except AliasgateError as exc:
             status = CONFLICT if isinstance(exc, Conflict) else FAILED
             undone, undo_errors = _compensate(registry, rule, done, prov, now, cause=str(exc))
@@ -239,7 +223,7 @@ def _compensate(
         op = AliasOp(move.model, move.alias, move.target, move.expected)
         body = prov.body(op, kind="undo", now=now(), rule=rule.rule, reason=f"bundle failed: {cause}")
         try:
-            registry.apply([op], [body])
+            registry.apply([Move(op, body)])
             undone.append(str(op))
         except AliasgateError as exc:
             errors.append(f"{op}: {exc}")
@@ -368,7 +352,7 @@ def rollback(
         reason=reason or f"rollback of record #{rb.undoing}" if rb.undoing else reason or "rollback",
         extra={"rolls_back": rb.undoing},
     )
-    return registry.apply([op], [body])[0]
+    return registry.apply([Move(op, body)])[0]
 
 
 def set_alias(
@@ -393,4 +377,4 @@ def set_alias(
         return None
     op = AliasOp(model, alias, current, target)
     kind = "remove" if target is None else "manual"
-    return registry.apply([op], [prov.body(op, kind=kind, now=now, reason=reason)])[0]
+    return registry.apply([Move(op, prov.body(op, kind=kind, now=now, reason=reason))])[0]

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from aliasgate.errors import AliasgateError, AuthError, Conflict, NotFound, RegistryError
-from aliasgate.model import AliasOp, iso
+from aliasgate.model import AliasOp, Move, iso
 from aliasgate.provenance import Provenance
 from aliasgate.registry import BatchDeletes, DeleteResult, Registry
 from aliasgate.retention import CleanupPlan, OfVersion, Verdict
@@ -379,7 +379,9 @@ def _remove_unprotected(
         )
         # Conflict: it moved elsewhere already, so it is no longer on this version.
         with contextlib.suppress(Conflict):
-            job.removed.extend(_retrying(job, functools.partial(registry.apply, [op], [body]), options, stop))
+            job.removed.extend(
+                _retrying(job, functools.partial(registry.apply, [Move(op, body)]), options, stop)
+            )
 
 
 def _retrying(job: _Job, fn: Callable[[], Any], options: Options, stop: threading.Event) -> Any:

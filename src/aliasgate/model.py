@@ -160,6 +160,14 @@ class AliasOp:
         return f"{self.model}:{self.alias} {show(self.expected)} -> {show(self.target)}"
 
 
+@dataclass(frozen=True)
+class Move:
+    """One alias compare-and-swap with the unsealed audit record the backend seals for it."""
+
+    op: AliasOp
+    record: Mapping[str, Any]
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -16,7 +16,7 @@ import pytest
 
 from aliasgate import api, applier, audit, planner
 from aliasgate.errors import Conflict, ExitCode, InvalidInput, NotFound
-from aliasgate.model import AliasOp, Principal, utcnow
+from aliasgate.model import AliasOp, Move, Principal, utcnow
 from aliasgate.policy import load_text
 from aliasgate.provenance import collect
 from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Registry
@@ -47,7 +47,7 @@ def move(
     registry: Registry, model: str, alias: str, expected: int | None, target: int | None
 ) -> dict[str, Any]:
     op = AliasOp(model, alias, expected, target)
-    return registry.apply([op], [body(op)])[0]
+    return registry.apply([Move(op, body(op))])[0]
 
 
 def promotion(model: str) -> str:

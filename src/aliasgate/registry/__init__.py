@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aliasgate.audit import AuditLog
 from aliasgate.errors import InvalidInput
-from aliasgate.model import AliasOp, Principal, Version, VersionId
+from aliasgate.model import Move, Principal, Version, VersionId
 
 DEFAULT_REGISTRY = "local:.aliasgate/registry.db"
 
@@ -32,8 +32,9 @@ class Registry(Protocol):
     """
 
     uri: str
-    #: True when ``apply`` with several ops is one all-or-nothing transaction.
-    #: When False the applier sends one op at a time and compensates on failure.
+    #: True when ``apply`` with several moves is one all-or-nothing transaction. When False the
+    #: backend takes one move per call (:func:`one_move`); the applier moves a bundle one at a
+    #: time and undoes the made moves, audited, when a later one fails.
     atomic_batches: bool
     #: True when versions carry lineage (what they were derived from).
     lineage_recorded: bool
@@ -62,14 +63,13 @@ class Registry(Protocol):
         """Every live version, newest first, with aliases. Must not skip versions (collect all pages)."""
         ...
 
-    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Compare-and-swap each op and append its audit record to the op's model chain.
+    def apply(self, moves: Sequence[Move]) -> list[dict[str, Any]]:
+        """Compare-and-swap each move's op and append its record to the op's model chain.
 
-        ``records[i]`` is the unsealed body for ``ops[i]``; the backend seals it
-        (:func:`aliasgate.audit.seal`) against the head it reads under its lock or
-        transaction, and returns the sealed records. Raises Conflict, changing
-        nothing, when any op's alias is not on ``op.expected``. Callers pass a
-        single op unless ``atomic_batches``.
+        The backend seals each ``move.record`` (:func:`aliasgate.audit.seal`) against the head
+        it reads under its lock or transaction, and returns the sealed records in order. Raises
+        Conflict, changing nothing, when any op's alias is not on ``op.expected``. Callers pass
+        a single move unless ``atomic_batches``.
         """
         ...
 
@@ -162,6 +162,16 @@ class NativeTtl(Protocol):
     def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
         ...
+
+
+def one_move(moves: Sequence[Move]) -> Move:
+    """The one move a backend without transactions takes per ``apply`` (``atomic_batches`` False):
+    several are the applier's to send one at a time, compensating on failure."""
+    if len(moves) != 1:
+        raise InvalidInput(
+            f"this registry has no transactions: apply one alias move at a time, not {len(moves)}"
+        )
+    return moves[0]
 
 
 @runtime_checkable

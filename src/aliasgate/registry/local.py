@@ -20,7 +20,7 @@ from aliasgate import audit
 from aliasgate.errors import Conflict, InvalidInput, NotFound, RegistryError, conflict, still_held
 from aliasgate.model import (
     LATEST,
-    AliasOp,
+    Move,
     Principal,
     Version,
     VersionId,
@@ -310,9 +310,8 @@ class LocalRegistry:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        if len(ops) != len(records):
-            raise ValueError("one audit record per op")
+    def apply(self, moves: Sequence[Move]) -> list[dict[str, Any]]:
+        ops = [m.op for m in moves]
         with self._write() as conn:
             mids = {op.model: self._model_id(conn, op.model) for op in ops}
             # Check every op first: a bundle moves all or nothing.
@@ -323,7 +322,7 @@ class LocalRegistry:
                 if op.target is not None:
                     self._require_version(conn, op.model, mids[op.model], op.target)
             sealed = []
-            for op, body in zip(ops, records, strict=False):
+            for op, body in ((m.op, m.record) for m in moves):
                 mid = mids[op.model]
                 if op.target is None:
                     conn.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?", (mid, op.alias))

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
 from aliasgate.errors import AliasgateError, conflict
-from aliasgate.model import AliasOp, Principal, Version
+from aliasgate.model import AliasOp, Move, Principal, Version
+from aliasgate.registry import one_move
 from aliasgate.registry.http import Transport
 from aliasgate.registry.mlflow.audit_store import AuditStore
 from aliasgate.registry.mlflow.client import RestClient
@@ -115,11 +116,10 @@ class MlflowRegistry:
 
     # -- moves --------------------------------------------------------------------------------------
 
-    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Each op under its model's lock: re-read, check, record, move, commit (not one transaction)."""
-        if len(ops) != len(records):
-            raise ValueError("one audit record per op")
-        return [self._move(op, body) for op, body in zip(ops, records, strict=True)]
+    def apply(self, moves: Sequence[Move]) -> list[dict[str, Any]]:
+        """One move under its model's lock: re-read, check, record, move, commit (no transactions)."""
+        move = one_move(moves)
+        return [self._move(move.op, move.record)]
 
     def _move(self, op: AliasOp, body: Mapping[str, Any]) -> dict[str, Any]:
         with self.locks.locked(op.model) as (lease, state):

@@ -44,9 +44,10 @@ from urllib.parse import urlsplit
 
 from aliasgate import audit, secrets
 from aliasgate.errors import InvalidInput
-from aliasgate.model import AliasOp, Principal, Version
+from aliasgate.model import Move, Principal, Version
 from aliasgate.registry import TtlState
-from aliasgate.registry.wandb import audit_store, deletes, moves, reads
+from aliasgate.registry.wandb import audit_store, deletes, reads
+from aliasgate.registry.wandb import moves as moves_mod
 from aliasgate.registry.wandb.client import GraphQL
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import REGISTRY_PREFIX
@@ -153,8 +154,8 @@ class WandbRegistry:
     def audit_log(self, model: str) -> audit.AuditLog:
         return audit_store.audit_log(self._p, model)
 
-    def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return moves.apply(self._p, ops, records)
+    def apply(self, moves: Sequence[Move]) -> list[dict[str, Any]]:
+        return moves_mod.apply(self._p, moves)
 
     def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         """Delete (artifact sequence) or unlink (registry portfolio) one version that holds no alias."""

@@ -16,7 +16,8 @@ from typing import Any
 
 from aliasgate import audit
 from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict
-from aliasgate.model import AliasOp
+from aliasgate.model import AliasOp, Move
+from aliasgate.registry import one_move
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.audit_store import RecordFailed, find_carrier, has_room, store
 from aliasgate.registry.wandb.client import OutcomeUnknown, messages
@@ -24,18 +25,10 @@ from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import Target, coll_path, show
 
 
-def apply(p: Project, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    if len(ops) != len(records):
-        raise ValueError("one audit record per op")
-    if len(ops) > 1:
-        raise InvalidInput(
-            "W&B has no transactions: apply one alias move at a time (atomic_batches is False)"
-        )
-    out = []
-    for op, body in zip(ops, records, strict=True):
-        with p.writing(p.collection_name(op.model)):
-            out.append(_apply_one(p, op, body))
-    return out
+def apply(p: Project, moves: Sequence[Move]) -> list[dict[str, Any]]:
+    move = one_move(moves)
+    with p.writing(p.collection_name(move.op.model)):
+        return [_apply_one(p, move.op, move.record)]
 
 
 def _apply_one(p: Project, op: AliasOp, body: Mapping[str, Any]) -> dict[str, Any]:
