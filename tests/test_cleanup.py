@@ -249,24 +249,6 @@ def _plan(s: Scenario, reg: Any) -> retention.CleanupPlan:
     return plan
 
 
-def test_a_version_that_gains_an_alias_after_planning_survives(tmp_path: Path, cli: Any) -> None:
-    s = _small(tmp_path, cli, models=1)
-    reg = s.registry()
-    plan = _plan(s, reg)
-    assert {d.id for d in plan.deletions} == s.expected
-    # Between plan and delete, someone points an alias at m0:v2.
-    body = {"kind": "manual", "model": "m0", "alias": "hotfix", "from": None, "to": 2}
-    reg.apply([Move(AliasOp("m0", "hotfix", None, 2), body)])
-    result = api.cleanup(_session(reg), plan)
-    by_version = {o.number: o for o in result.outcomes}
-    assert by_version[2].status == engine.SKIPPED
-    assert "holds hotfix now; not deleted" in by_version[2].message
-    assert VersionId("m0", 2) in live(reg)
-    assert VersionId("m0", 2) not in deletion_records(reg)
-    assert set(deletion_records(reg)) == s.expected - {VersionId("m0", 2)}
-    assert result.exit_code == 0  # skipping is the correct outcome: reported, not an error
-
-
 def test_a_version_deleted_by_someone_else_is_reported_gone_without_a_record(
     tmp_path: Path, cli: Any
 ) -> None:

@@ -112,6 +112,7 @@ def test_the_scenario_plans_and_deletes_exactly_the_expected_set(
         assert "AliasgateDeleteArtifact" in names and "AliasgateUnlinkArtifact" not in names
 
 
+@pytest.mark.parametrize("world", ["registry"], indirect=True)  # a team project: tests/contract
 def test_a_version_that_gains_an_alias_after_planning_survives(world: World, tmp_path: Any) -> None:
     from aliasgate import api
 

@@ -243,6 +243,7 @@ def test_cleanup_keeps_holders_kept_versions_and_one_that_gains_an_alias_after_p
     assert "holds hotfix now; not deleted" in skipped.message
     reg = backend.open()
     assert [v.number for v in reg.versions(clf)] == [4, 3, 2]
+    assert reg.aliases(clf)["hotfix"] == 3  # the alias another writer set stays with its version
     records = verified(reg, clf)
     assert [(r["kind"], r.get("version")) for r in records[n:]] == [("delete", 1)]
 
