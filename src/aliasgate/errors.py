@@ -111,8 +111,8 @@ class AuthError(RegistryError):
 
 
 class OutcomeUnknown(RegistryError):
-    """A write neither confirmed nor refused, and not readable back: whether it happened is not
-    known; its audit record is left for whoever holds the lock next to settle."""
+    """A write neither confirmed nor refused (a timeout, a 5xx after sending): whether it happened
+    is not known until it is read back. Every backend raises this one type."""
 
 
 class AuditError(AliasgateError):
@@ -151,11 +151,10 @@ class Conflict(AliasgateError):
 def conflict(model: str, alias: str, expected: int | None, actual: int | None) -> Conflict:
     """The one wording of a failed compare-and-swap, used by every backend."""
 
-    def show(v: int | None) -> str:
-        return "nothing" if v is None else f"v{v}"
+    from aliasgate.model import vn
 
     return Conflict(
-        f"{model}:{alias} moved: expected it on {show(expected)}, found it on {show(actual)}",
+        f"{model}:{alias} moved: expected it on {vn(expected)}, found it on {vn(actual)}",
         model=model,
         alias=alias,
         expected=expected,

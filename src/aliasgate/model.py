@@ -7,6 +7,7 @@ and the applier never know which registry they talk to.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,10 +155,7 @@ class AliasOp:
         return AliasOp(self.model, self.alias, self.target, self.expected)
 
     def __str__(self) -> str:
-        def show(v: int | None) -> str:
-            return "(none)" if v is None else f"v{v}"
-
-        return f"{self.model}:{self.alias} {show(self.expected)} -> {show(self.target)}"
+        return f"{self.model}:{self.alias} {vn(self.expected, '(none)')} -> {vn(self.target, '(none)')}"
 
 
 @dataclass(frozen=True)
@@ -192,3 +190,18 @@ def is_number(value: Any) -> bool:
 
 def finite(value: float | None) -> bool:
     return value is not None and not math.isnan(value) and not math.isinf(value)
+
+
+def vn(number: int | None, none: str = "nothing") -> str:
+    """A version number as ``vN``, or ``none`` (what an alias on no version is called) for None."""
+    return none if number is None else f"v{number}"
+
+
+def os_user() -> str:
+    """The operating-system account running aliasgate (the principal when nothing else names one)."""
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry in some containers
+        return os.environ.get("USER") or "unknown"

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aliasgate.errors import Blocked, Conflict, InvalidInput
-from aliasgate.model import Principal
+from aliasgate.model import Principal, vn
 from aliasgate.planfile import KEY_ENV, SavedPlan, Tampered
 from aliasgate.planner import BLOCKED, MOVE, Plan, RulePlan
 from aliasgate.policy.model import Policy
@@ -142,7 +142,7 @@ def _compare(where: str, saved: RulePlan, now: RulePlan, moved: list[str], block
         for model in saved.models:
             was, is_ = was_t.get(model), is_t.get(model)
             if was != is_:
-                moved.append(f"{model}:{label}: the plan expected it on {_v(was)}, found it on {_v(is_)}")
+                moved.append(f"{model}:{label}: the plan expected it on {vn(was)}, found it on {vn(is_)}")
     if moved:
         return
     verdicts_then = [_verdict(g.as_dict()) for g in saved.gates]
@@ -165,7 +165,3 @@ def _compare(where: str, saved: RulePlan, now: RulePlan, moved: list[str], block
 
 def _verdict(g: Mapping[str, Any]) -> tuple[Any, ...]:
     return (g["kind"], g["gate"], g.get("model"), g["passed"])
-
-
-def _v(n: int | None) -> str:
-    return "nothing" if n is None else f"v{n}"

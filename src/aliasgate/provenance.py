@@ -21,7 +21,7 @@ from typing import Any
 
 from aliasgate import __version__, secrets
 from aliasgate.audit import jsonable
-from aliasgate.model import AliasOp, Principal, iso
+from aliasgate.model import AliasOp, Principal, iso, os_user
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def collect(
 ) -> Provenance:
     env = os.environ if env is None else env
     ci = github(env)
-    actor = (ci or {}).get("actor") or env.get("PROMOTE_ACTOR") or _os_user()
+    actor = (ci or {}).get("actor") or env.get("PROMOTE_ACTOR") or os_user()
     where = Path(policy_path).resolve().parent if policy_path else Path.cwd()
     policy = None
     if policy_path is not None:
@@ -241,12 +241,3 @@ def github(env: Mapping[str, str]) -> dict[str, Any] | None:
             url += f"/attempts/{env['GITHUB_RUN_ATTEMPT']}"
         info["run_url"] = url
     return info
-
-
-def _os_user() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:  # pragma: no cover
-        return os.environ.get("USER") or "unknown"

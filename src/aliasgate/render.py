@@ -15,7 +15,7 @@ from typing import Any
 
 from aliasgate.audit import Verification
 from aliasgate.durations import format_duration
-from aliasgate.model import Principal, Version
+from aliasgate.model import Principal, Version, vn
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,6 @@ def principal_line(p: Principal) -> str:
     return f"{p.name} ({how}, {p.source})"
 
 
-def _v(n: int | None) -> str:
-    return "(none)" if n is None else f"v{n}"
-
-
 def plan_text(plan: Any, style: Style) -> str:
     """terraform-plan-like report: per rule, candidate, holder, every gate with its value, the move."""
     out = [
@@ -89,7 +85,7 @@ def plan_text(plan: Any, style: Style) -> str:
         for m in r.models:
             cand = r.candidates.get(m)
             out.append(
-                f"  {m}: candidate {m}:{_v(cand)} ({r.source}), holder {m}:{_v(r.holders.get(m))} ({r.to})"
+                f"  {m}: candidate {m}:{vn(cand, '(none)')} ({r.source}), holder {m}:{vn(r.holders.get(m), '(none)')} ({r.to})"
             )
         if r.gates:
             width = max(len(g.gate) for g in r.gates)
@@ -107,9 +103,9 @@ def plan_text(plan: Any, style: Style) -> str:
 def _verdict(r: Any, style: Style) -> str:
     if r.status == "move":
         moves = "; ".join(
-            f"remove {m.model}:{m.alias} from {_v(m.expected)}"
+            f"remove {m.model}:{m.alias} from {vn(m.expected, '(none)')}"
             if m.target is None
-            else f"move {m.model}:{m.alias} {_v(m.expected)} -> {_v(m.target)}"
+            else f"move {m.model}:{m.alias} {vn(m.expected, '(none)')} -> {vn(m.target, '(none)')}"
             for m in r.moves
         )
         return style.good("=> " + moves)
@@ -130,7 +126,9 @@ def apply_text(result: Any, style: Style) -> str:
     for o in result.outcomes:
         if o.status == "applied":
             recs = ", ".join(f"{r['model']}#{r['seq']}" for r in o.records)
-            moves = "; ".join(f"{m.model}:{m.alias} {_v(m.expected)} -> {_v(m.target)}" for m in o.moves)
+            moves = "; ".join(
+                f"{m.model}:{m.alias} {vn(m.expected, '(none)')} -> {vn(m.target, '(none)')}" for m in o.moves
+            )
             out.append(style.good(f"applied {o.rule}: {moves}") + style.dim(f" (audit {recs})"))
         elif o.status == "conflict":
             out.append(style.bad(f"conflict {o.rule}: {o.message}"))
@@ -219,7 +217,7 @@ def _history_from_to(r: Mapping[str, Any]) -> tuple[str, str]:
         changed = [v for v in r.get("versions") or [] if v.get("status") == "applied"]
         shown = ",".join(f"v{v.get('version')}" for v in changed[:3]) + ("+" if len(changed) > 3 else "")
         return shown, f"TTL disabled ({len(changed)})"
-    return _v(r.get("from")), _v(r.get("to"))
+    return vn(r.get("from"), "(none)"), vn(r.get("to"), "(none)")
 
 
 def verification_text(model: str, v: Verification, style: Style) -> str:

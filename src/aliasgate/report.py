@@ -22,7 +22,7 @@ from typing import Any
 from aliasgate import audit
 from aliasgate.errors import InvalidInput
 from aliasgate.markdown import md_cell, md_code, mermaid_label
-from aliasgate.model import Version, iso
+from aliasgate.model import Version, iso, vn
 
 DEFAULT_LIMIT = 10
 
@@ -165,10 +165,6 @@ def _num(value: Any) -> str:
     return md_cell(value)
 
 
-def _v(n: Any) -> str:
-    return "—" if n is None else f"v{n}"
-
-
 def markdown(report: Report, *, heading: int = 2) -> str:
     """The report as GitHub-flavoured Markdown (tables and a Mermaid chart)."""
     h = "#" * max(1, min(heading, 5))
@@ -206,7 +202,7 @@ def markdown(report: Report, *, heading: int = 2) -> str:
 def _marks_line(r: Report) -> str:
     if r.moved and r.alias is not None and r.candidate is not None:
         cur, new = r.value(r.current), r.value(r.candidate)
-        text = f"**{md_cell(r.alias)}** moved {_v(r.current)} → v{r.candidate}"
+        text = f"**{md_cell(r.alias)}** moved {vn(r.current, '—')} → v{r.candidate}"
         if cur is not None and new is not None:
             text += f" ({md_cell(r.metric)} {cur:.4g} → {new:.4g}, {new - cur:+.4g})"
         elif new is not None:
@@ -279,7 +275,7 @@ def _history_table(r: Report) -> list[str]:
         if rec.get("kind") == "delete":
             move = f"v{rec.get('version')} deleted"
         else:
-            move = f"{_v(rec.get('from'))} → {_v(rec.get('to'))}"
+            move = f"{vn(rec.get('from'), '—')} → {vn(rec.get('to'), '—')}"
         rows.append(
             "| "
             + " | ".join(

@@ -25,6 +25,7 @@ from aliasgate.model import (
     Version,
     VersionId,
     iso,
+    os_user,
     parse_time,
     utcnow,
     validate_alias,
@@ -194,7 +195,7 @@ class LocalRegistry:
         configured = os.environ.get("PROMOTE_PRINCIPAL")
         if configured:
             return Principal(configured, authenticated=False, source="PROMOTE_PRINCIPAL")
-        return Principal(_os_user(), authenticated=False, source="os user")
+        return Principal(os_user(), authenticated=False, source="os user")
 
     def models(self) -> list[str]:
         with self._read() as conn:
@@ -495,12 +496,3 @@ def validate_set_alias(alias: str) -> str:
 
 def matches(pattern: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
-
-
-def _os_user() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:  # pragma: no cover - no passwd entry in some containers
-        return os.environ.get("USER") or "unknown"

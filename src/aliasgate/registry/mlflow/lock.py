@@ -24,10 +24,10 @@ from typing import Any
 
 from aliasgate import interrupt
 from aliasgate.errors import AliasgateError, AuthError, Conflict, NotFound, RegistryError
-from aliasgate.model import iso
+from aliasgate.model import iso, os_user
 from aliasgate.registry.http import default_timeout
 from aliasgate.registry.mlflow.client import API, RestClient, as_float, int_or_none, server_time, tag_dict
-from aliasgate.registry.mlflow.reads import LOCK_PREFIX, ModelState, Reads, os_user
+from aliasgate.registry.mlflow.reads import LOCK_PREFIX, ModelState, Reads
 from aliasgate.registry.mlflow.settings import Settings
 
 GEN_TAG = "aliasgate.lock.gen"

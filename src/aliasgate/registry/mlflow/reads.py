@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aliasgate.errors import AliasgateError, NotFound
-from aliasgate.model import Principal, Version, VersionId
+from aliasgate.model import Principal, Version, VersionId, os_user
 from aliasgate.registry.mlflow.client import (
     API,
     RestClient,
@@ -322,12 +322,3 @@ def _source(mv: Mapping[str, Any], run_id: str | None) -> str | None:
     if source and not source.startswith("REDACTED") and not shown:
         parts.append(source)
     return ", ".join(parts) or None
-
-
-def os_user() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:  # pragma: no cover
-        return os.environ.get("USER") or "unknown"

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aliasgate import audit
-from aliasgate.errors import AuthError, NotFound, RegistryError
+from aliasgate.errors import AuthError, NotFound, OutcomeUnknown, RegistryError
 from aliasgate.model import LATEST
 from aliasgate.registry.wandb import documents as gql
-from aliasgate.registry.wandb.client import OutcomeUnknown, messages
+from aliasgate.registry.wandb.client import messages
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.reads import METADATA_KEY
 from aliasgate.registry.wandb.shapes import (

@@ -13,15 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aliasgate import __version__, secrets
-from aliasgate.errors import AuthError, RegistryError
+from aliasgate.errors import AuthError, OutcomeUnknown, RegistryError
 from aliasgate.registry.http import Transport
 
 RETRY_READS = frozenset({500})  # a read changes nothing, so a 500 on it is worth another try
 PERMISSION_WORDS = ("permission", "not authorized", "unauthorized", "forbidden", "access denied")
-
-
-class OutcomeUnknown(RegistryError):
-    """A write may or may not have happened (timeout, 5xx after sending): read before deciding."""
 
 
 class GraphQL:

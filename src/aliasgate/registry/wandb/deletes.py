@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aliasgate import audit
-from aliasgate.errors import AuthError, Conflict, NotFound, RegistryError, still_held
+from aliasgate.errors import AuthError, Conflict, NotFound, OutcomeUnknown, RegistryError, still_held
 from aliasgate.model import LATEST
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.audit_store import (
@@ -18,7 +18,6 @@ from aliasgate.registry.wandb.audit_store import (
     relocate,
     store,
 )
-from aliasgate.registry.wandb.client import OutcomeUnknown
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import Target
 

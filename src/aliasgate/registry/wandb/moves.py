@@ -15,14 +15,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aliasgate import audit
-from aliasgate.errors import AuthError, Conflict, InvalidInput, NotFound, RegistryError, conflict
-from aliasgate.model import AliasOp, Move
+from aliasgate.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OutcomeUnknown,
+    RegistryError,
+    conflict,
+)
+from aliasgate.model import AliasOp, Move, vn
 from aliasgate.registry import one_move
 from aliasgate.registry.wandb import documents as gql
 from aliasgate.registry.wandb.audit_store import RecordFailed, find_carrier, has_room, store
-from aliasgate.registry.wandb.client import OutcomeUnknown, messages
+from aliasgate.registry.wandb.client import messages
 from aliasgate.registry.wandb.project import Project
-from aliasgate.registry.wandb.shapes import Target, coll_path, show
+from aliasgate.registry.wandb.shapes import Target, coll_path
 
 
 def apply(p: Project, moves: Sequence[Move]) -> list[dict[str, Any]]:
@@ -77,8 +85,8 @@ def _apply_one(p: Project, op: AliasOp, body: Mapping[str, Any]) -> dict[str, An
     if (op.target is not None) != holds:
         now = p.holder(op.model, c, op.alias)
         raise Conflict(
-            f"{op.model}:{op.alias} was moved to {show(now)} by another writer right after this move to "
-            f"{show(op.target)} (recorded as audit #{sealed['seq']}); W&B has no compare-and-swap",
+            f"{op.model}:{op.alias} was moved to {vn(now)} by another writer right after this move to "
+            f"{vn(op.target)} (recorded as audit #{sealed['seq']}); W&B has no compare-and-swap",
             model=op.model,
             alias=op.alias,
             expected=op.target,
@@ -102,7 +110,7 @@ def _write_alias(p: Project, op: AliasOp, c: str, version: Target | None) -> Non
                 return  # it landed
             if now != op.expected or attempt == 2:
                 if now == op.expected:
-                    raise RegistryError(f"{exc}; {op.model}:{op.alias} is still on {show(now)}") from None
+                    raise RegistryError(f"{exc}; {op.model}:{op.alias} is still on {vn(now)}") from None
                 raise conflict(op.model, op.alias, op.expected, now) from None
             continue  # it did not land and nothing else moved: the precondition still holds
         if body.get("errors"):
@@ -138,13 +146,13 @@ def _undo_unrecorded(
     except RegistryError as undo_exc:
         return RegistryError(
             f"the audit record could not be stored ({exc}) and undoing the move failed ({undo_exc}): "
-            f"{op.alias} is on {show(op.target)} WITHOUT an audit record",
+            f"{op.alias} is on {vn(op.target)} WITHOUT an audit record",
             model=op.model,
             version=op.target,
         )
     return RegistryError(
         f"the audit record could not be stored ({exc}); the move was undone ({op.alias} is back on "
-        f"{show(op.expected)})",
+        f"{vn(op.expected)})",
         model=op.model,
         version=op.target,
     )

@@ -135,10 +135,6 @@ def version_number(text: str) -> int:
     return int(str(text).lstrip("v"))
 
 
-def show(number: int | None) -> str:
-    return "nothing" if number is None else f"v{number}"
-
-
 def need(node: Mapping[str, Any] | None, key: str, model: str | None = None) -> Any:
     """``node[key]`` where W&B may answer null (the SDK types the field nullable): a clean error."""
     value = node.get(key) if isinstance(node, Mapping) else None

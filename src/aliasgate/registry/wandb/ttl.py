@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aliasgate.errors import NotFound, RegistryError
+from aliasgate.errors import NotFound, OutcomeUnknown, RegistryError
 from aliasgate.registry import TtlState
 from aliasgate.registry.wandb import documents as gql
-from aliasgate.registry.wandb.client import OutcomeUnknown
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import LEGACY_REGISTRY, REGISTRY_PREFIX, coll_path, need
 
