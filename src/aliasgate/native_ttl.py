@@ -33,6 +33,7 @@ from aliasgate.errors import AliasgateError, AuthError, InvalidInput
 from aliasgate.model import AliasOp, VersionId, iso
 from aliasgate.provenance import Provenance
 from aliasgate.registry import NativeTtl, Registry, TtlState
+from aliasgate.retention import OfVersion
 from aliasgate.status import Status, exit_code
 
 __all__ = ["DISABLED", "TtlState", "decide", "execute", "plan", "require"]
@@ -82,22 +83,11 @@ def require(registry: Registry) -> NativeTtl:
 
 
 @dataclass(frozen=True)
-class _OfVersion:
-    model: str
-    number: int
-
-    @property
-    def id(self) -> VersionId:
-        return VersionId(self.model, self.number)
-
-    def __str__(self) -> str:
-        return f"{self.model}:v{self.number}"
-
-
-@dataclass(frozen=True)
-class TtlChange(_OfVersion):
+class TtlChange(OfVersion):
     """What happens to one kept version's W&B TTL, and why."""
 
+    model: str
+    number: int
     action: str  # disable | unchanged | skip
     before: TtlState | None
     why: str  # the keep reason (disable, unchanged) or why no TTL can be written (skip)
@@ -187,7 +177,9 @@ def _shown(changes: Sequence[TtlChange]) -> str:
 
 
 @dataclass(frozen=True)
-class TtlOutcome(_OfVersion):
+class TtlOutcome(OfVersion):
+    model: str
+    number: int
     status: Status  # applied | ignored | failed | gone | not-started
     before: TtlState | None
     after: TtlState | None = None

@@ -26,6 +26,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.retention import CleanupPlan
 
 
+class _Executed:
+    """A run that carries the plan it executed and the executor's result (apply, cleanup)."""
+
+    plan: Any
+    result: Any
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.result.exit_code)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan.as_dict(), "result": self.result.as_dict()}
+
+
 @dataclass
 class PlanRun:
     plan: Plan
@@ -42,19 +56,12 @@ class PlanRun:
 
 
 @dataclass
-class ApplyRun:
+class ApplyRun(_Executed):
     plan: Plan
     result: ApplyResult
     exact: bool  # a saved plan applied as is (the text report then omits the plan)
     registry: str
     reports: list[ModelReport] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return int(self.result.exit_code)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan.as_dict(), "result": self.result.as_dict()}
 
 
 @dataclass
@@ -172,17 +179,10 @@ class RollbackRun:
 
 
 @dataclass
-class CleanupRun:
+class CleanupRun(_Executed):
     plan: CleanupPlan
     result: CleanupResult
     ttl_plan: TtlPlan | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return int(self.result.exit_code)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan.as_dict(), "result": self.result.as_dict()}
 
 
 @dataclass
