@@ -120,7 +120,7 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# (importer, imported): today's imports that break a rule, being removed by issue 10.
+# (importer, imported): imports that break a rule while they are being removed, each with why.
 # The lead empties this list at merge; an entry whose import is gone fails the test.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
