@@ -224,8 +224,13 @@ def _history_from_to(r: Mapping[str, Any]) -> tuple[str, str]:
 
 def verification_text(model: str, v: Verification, style: Style) -> str:
     if v.ok:
-        return style.good(f"audit chain of {model} verified: {v.checked} record(s), intact")
-    return style.bad(f"audit chain of {model} is BROKEN at record #{v.first_bad}: {v.problem}")
+        lines = [style.good(f"audit chain of {model} verified: {v.checked} record(s), intact")]
+    else:
+        lines = [style.bad(f"audit chain of {model} is BROKEN at record #{v.first_bad}: {v.problem}")]
+    lines += [style.bad(f"  not vouched for (ignored): {u.describe()}") for u in v.unvouched]
+    if v.limits:
+        lines.append(style.warn(f"  what this backend cannot guarantee: {v.limits}"))
+    return "\n".join(lines)
 
 
 # -- cleanup ------------------------------------------------------------------------------------------

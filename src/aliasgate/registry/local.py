@@ -35,6 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.registry import DeleteResult
 
 SCHEMA_VERSION = 1
+#: Said with every verification: the embedded registry authenticates no one.
+LIMITS = (
+    "the embedded registry keeps the records and the chain head in one SQLite file: whoever can write "
+    "that file can rewrite both, so the chain proves nothing against them"
+)
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -297,14 +302,14 @@ class LocalRegistry:
             head_row = conn.execute(
                 "SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)
             ).fetchone()
-            records = [
-                json.loads(r["record"])
-                for r in conn.execute("SELECT record FROM audit WHERE model_id = ? ORDER BY seq", (mid,))
+            stored = [
+                audit.Stored(_json_or_stub(r["record"], int(r["seq"])), f"the audit table (row #{r['seq']})")
+                for r in conn.execute("SELECT seq, record FROM audit WHERE model_id = ? ORDER BY seq", (mid,))
             ]
         head = (
             audit.Head(int(head_row["audit_seq"]), head_row["audit_hash"]) if head_row["audit_seq"] else None
         )
-        return audit.AuditLog(model, records, head)
+        return audit.AuditLog.vouched(model, stored, head, limits=LIMITS)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -479,6 +484,15 @@ class LocalRegistry:
             if row is None:
                 raise NotFound("no such model in the embedded registry", model=model)
             return {"name": row["name"], "created_at": row["created_at"], "description": row["description"]}
+
+
+def _json_or_stub(text: str, seq: int) -> dict[str, Any]:
+    """A stored record; one that is not a JSON object comes back as a stub no head vouches for."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"seq": seq, "hash": None, "unreadable": True}
 
 
 def _check_model_name(name: str) -> None:
