@@ -61,7 +61,13 @@ class Unvouched:
         return f"record #{self.seq}{place}{who}: {self.why}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash, "where": self.where, "creator": self.creator, "why": self.why}
+        return {
+            "seq": self.seq,
+            "hash": self.hash,
+            "where": self.where,
+            "creator": self.creator,
+            "why": self.why,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,15 @@ def digest(record: Mapping[str, Any]) -> str:
 
 def seal(body: Mapping[str, Any], head: Head | None) -> dict[str, Any]:
     """Chain ``body`` after ``head``: adds format, seq, prev and hash. Called by backends
-    inside their transaction or lock, with the head they just read."""
+    inside their transaction or lock, with the head they just read. An unreadable head is
+    refused: nothing is chained after a head no one can check."""
+    if head is not None and head.hash == UNREADABLE:
+        from aliasgate.errors import RegistryError
+
+        raise RegistryError(
+            f"the audit chain head of {body.get('model')!r} cannot be read; nothing was changed",
+            hint="`promote history --verify` shows the chain; a registry admin must repair the head",
+        )
     record = {k: v for k, v in jsonable(dict(body)).items() if k not in ("seq", "prev", "hash")}
     record["format"] = RECORD_FORMAT
     record["seq"] = 1 if head is None else head.seq + 1

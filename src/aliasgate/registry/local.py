@@ -381,6 +381,14 @@ class LocalRegistry:
         row = conn.execute("SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)).fetchone()
         head = audit.Head(int(row["audit_seq"]), row["audit_hash"]) if row["audit_seq"] else None
         sealed = audit.seal(body, head)
+        if conn.execute(
+            "SELECT 1 FROM audit WHERE model_id = ? AND seq = ?", (mid, sealed["seq"])
+        ).fetchone():
+            raise RegistryError(
+                f"the audit table of {self.path} already holds a record #{sealed['seq']} that the chain head "
+                "does not vouch for (written by something other than aliasgate); nothing was changed",
+                hint="`promote history --verify` names it; remove that row once you know where it came from",
+            )
         conn.execute(
             "INSERT INTO audit(model_id, seq, record) VALUES (?, ?, ?)",
             (mid, sealed["seq"], audit.canonical(sealed)),
