@@ -207,18 +207,24 @@ def walk(stored: Iterable[Stored], head: Head | None, model: str, *, pending: He
     base = head.seq if head else 0
     picked: list[Stored] = []
     problem: tuple[int, str] | None = None
-    if head is None:
-        problem = (min(by_seq), "records exist but the chain head is missing") if by_seq else None
-    elif head.hash == UNREADABLE:
-        problem = (1, "the chain head cannot be read")
-    else:
-        picked, problem = _back(by_seq, head, 0, model)
     ahead: list[Stored] = []
     if pending is not None and pending.seq > base and (head is None or head.hash != UNREADABLE):
         chain, broken = _back(by_seq, pending, base, model)
         if broken is None and chain[-1].record.get("prev") == (head.hash if head else None):
             ahead = chain
-    keep = {_key(c.record) for c in (*picked, *ahead)}
+    vouched_ahead = {_key(c.record) for c in ahead}
+    if head is None:
+        rest = [s for seq in by_seq for s in by_seq[seq] if _key(s.record) not in vouched_ahead]
+        problem = (
+            (min(_seq(s.record) for s in rest), "records exist but the chain head is missing")
+            if rest
+            else None
+        )
+    elif head.hash == UNREADABLE:
+        problem = (1, "the chain head cannot be read")
+    else:
+        picked, problem = _back(by_seq, head, 0, model)
+    keep = {_key(c.record) for c in picked} | vouched_ahead
     extras: dict[tuple[str, str], Unvouched] = {}
     for seq in sorted(by_seq):
         for item in by_seq[seq]:

@@ -65,13 +65,14 @@ from typing import Any
 
 from aliasgate.registry.mlflow.backend import MlflowRegistry
 from aliasgate.registry.mlflow.lock import GEN_TAG, lock_name
-from aliasgate.registry.mlflow.records import AUDIT_PREFIX, HEAD_TAG, TAG_LIMIT
+from aliasgate.registry.mlflow.records import AUDIT_PREFIX, HEAD_TAG, PENDING_TAG, TAG_LIMIT
 from aliasgate.registry.mlflow.settings import Credentials, Settings, base_url
 
 __all__ = [
     "AUDIT_PREFIX",
     "GEN_TAG",
     "HEAD_TAG",
+    "PENDING_TAG",
     "TAG_LIMIT",
     "Credentials",
     "MlflowRegistry",
