@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from aliasgate import audit
@@ -118,10 +118,11 @@ class AuditStore:
             values = encode_record(record)
             tags.update(zip(record_keys(int(record["seq"]), len(values)), values, strict=True))
         try:
-            self.client.guarded(
-                lease.timeout, "POST", "registered-models/create", segment_body(model, segment, tags),
-                need="EDIT", action=f"create the audit segment {segment!r}", model=model, created=True,
-            )  # fmt: skip
+            with self.unmarked_on_failure(lease, model):
+                self.client.guarded(
+                    lease.timeout, "POST", "registered-models/create", segment_body(model, segment, tags),
+                    need="EDIT", action=f"create the audit segment {segment!r}", model=model, created=True,
+                )  # fmt: skip
         except AuthError:
             raise AuthError(
                 f"{self.client.credentials.account} may not create registered models, which aliasgate needs for the "
@@ -172,17 +173,27 @@ class AuditStore:
         keys = record_keys(seq, len(values))
         what = f"write audit record #{seq}"
         self.mark(lease, model, sealed, segment)  # raises: nothing written
-        if segment != head_segment and self.create_segment(
-            lease, model, segment, dict(zip(keys, values, strict=True))
-        ):
-            return segment, True  # created with the record in it: one request
-        # Continuation parts first, the main tag last: a reader never sees half a record.
-        for key, value in reversed(list(zip(keys, values, strict=True))):
-            self.client.guarded(
-                lease.timeout, "POST", "registered-models/set-tag", {"name": segment, "key": key, "value": value},
-                need="EDIT", action=what, model=model,
-            )  # fmt: skip
+        with self.unmarked_on_failure(lease, model):
+            if segment != head_segment and self.create_segment(
+                lease, model, segment, dict(zip(keys, values, strict=True))
+            ):
+                return segment, True  # created with the record in it: one request
+            # Continuation parts first, the main tag last: a reader never sees half a record.
+            for key, value in reversed(list(zip(keys, values, strict=True))):
+                self.client.guarded(
+                    lease.timeout, "POST", "registered-models/set-tag", {"name": segment, "key": key, "value": value},
+                    need="EDIT", action=what, model=model,
+                )  # fmt: skip
         return segment, False
+
+    @contextmanager
+    def unmarked_on_failure(self, lease: Lease, model: str) -> Iterator[None]:
+        """Writing the records ahead failed: nothing will change, so the marker goes too."""
+        try:
+            yield
+        except AliasgateError:
+            self.unmark(lease, model)
+            raise
 
     def create_segment(self, lease: Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
         """Create the segment with the record in it: True when this call created it, False when
@@ -282,6 +293,17 @@ class AuditStore:
         anyway), and the segment too when it was made for it, so a refused move leaves nothing."""
         segment, created = written
         self.drop_batch(lease, segment, [sealed], whole=created)
+        self.unmark(lease, str(sealed.get("model")))
+
+    def unmark(self, lease: Lease, model: str) -> None:
+        """Best effort, once the records the marker names were dropped (their change did not
+        happen): remove the marker, so a refused change leaves nothing on the model."""
+        with suppress(AliasgateError):
+            self.client.guarded(
+                lease.timeout, "DELETE", "registered-models/delete-tag", {"name": model, "key": PENDING_TAG},
+                need="EDIT", action="remove the audit marker", model=model,
+            )  # fmt: skip
+            self.reads.models_seen.pop(model, None)
 
     def mark(self, lease: Lease, model: str, last: Mapping[str, Any], segment: str) -> None:
         """Vouch for the records about to be written ahead, before anything changes: the pending

@@ -129,6 +129,8 @@ class Deletes:
             except AliasgateError:
                 return results  # stored and happened: the next holder of the lock commits them
         self.store.drop_batch(lease, segment, sealed[done:], whole=done == 0)
+        if not done:
+            self.store.unmark(lease, model)
         return results
 
     def delete_in_order(
