@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from aliasgate.registry.mlflow import AUDIT_PREFIX, HEAD_TAG, SEGMENT_PREFIX, _records_in
+from aliasgate.registry.mlflow.records import AUDIT_PREFIX, HEAD_TAG, SEGMENT_PREFIX
+from aliasgate.registry.mlflow.records import records_in as _records_in
 from aliasgate.seed import ModelSeed, VersionSeed
 from tests.conftest import PROMOTE, clean_env, run_promote
 from tests.mlflow_fixtures import unique_prefix
