@@ -286,12 +286,14 @@ def _same(have: Any, want: Any) -> bool:
 
 def _lineage(gate: LineageGate, cand: Version, ctx: Context) -> GateResult:
     label = describe(gate)
-    if not cand.lineage_recorded:
+    origin = cand.published_from
+    published = [origin] if origin is not None and same_model(origin.model, gate.model) else []
+    if not cand.lineage_recorded and not published:
         return GateResult(
             "lineage", label, False, None, f"the registry records no lineage for {cand} (fails closed)"
         )
     inputs = [str(i) for i in cand.lineage]
-    mine = [i for i in cand.lineage if same_model(i.model, gate.model)]
+    mine = published + [i for i in cand.lineage if same_model(i.model, gate.model)]
     if not mine:
         shown = ", ".join(inputs) or "none"
         return GateResult(
