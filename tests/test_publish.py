@@ -131,3 +131,30 @@ def test_embedded_registry_refuses_a_project_reference(world: scenario.PublishWo
 
     with pytest.raises(InvalidInput, match="the embedded registry has no projects"):
         world.registry().publish("team/bert", 1, "bert-classifier")  # type: ignore[attr-defined]
+
+
+def test_a_saved_plan_of_a_publishing_rule_is_refused_and_changes_nothing(
+    world: scenario.PublishWorld,
+    cli,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    world.log_candidate(0.95)
+    scenario.set_candidate(world, 1)
+    path = tmp_path / "p.yaml"
+    path.write_text(scenario.POLICY.replace("SOURCE", "bert").replace("DEST", "bert-classifier"))
+    uri = world.registry().uri
+    saved = cli(
+        "plan",
+        "-p",
+        str(path),
+        "--registry",
+        uri,
+        "--rule",
+        "publish-classifier",
+        "-o",
+        str(tmp_path / "plan.json"),
+    )
+    assert saved.code == 0, saved.output
+    run = cli("apply", str(tmp_path / "plan.json"), "--registry", uri)
+    assert run.code == 2 and "cannot be applied from a saved plan" in run.stderr
+    assert world.dest_versions() == [] and "staging" not in world.registry().aliases("bert-classifier")
