@@ -35,6 +35,8 @@ SHARED_VALUE_MODULES = frozenset(
         "aliasgate.errors",
         "aliasgate.audit",
         "aliasgate.secrets",
+        "aliasgate.interrupt",  # stop requests: a backend's lock wait wakes on them (no handlers installed)
+        "aliasgate.durations",  # formatting ages and TTLs in messages
         "aliasgate.registry",
         "aliasgate.registry.http",
     }
