@@ -25,7 +25,7 @@ from aliasgate.policy.model import (
     MetricGate,
     PrincipalsGate,
 )
-from aliasgate.published import publish_record, same_model
+from aliasgate.published import promoted_record, publish_record, same_model
 
 # Margins are compared with this relative tolerance, so 0.3 beats 0.1 by 0.2 even in binary floats.
 EPSILON = 1e-9
@@ -325,6 +325,11 @@ def _published_by(
     for src in mine:
         records, intact = ctx.records(src.model) if ctx.records else ((), False)
         rec = publish_record(records, src.number, cand.model, cand.number, rule=gate.rule) if intact else None
+        if (
+            rec is None and ctx.records and gate.rule
+        ):  # the destination's side of the edge (source only readable)
+            records, intact = ctx.records(cand.model)
+            rec = promoted_record(records, src, cand.number, rule=gate.rule) if intact else None
         if rec is not None:
             detail = f"published from {src} by rule {gate.rule} (audit #{rec.get('seq')}, gates passed)"
             return GateResult("lineage", label, True, {"inputs": inputs, "record": rec.get("seq")}, detail)

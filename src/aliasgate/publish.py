@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from aliasgate import gates as gates_mod
-from aliasgate.errors import AliasgateError, Conflict, InvalidInput, NotFound
+from aliasgate.errors import AliasgateError, AuthError, Conflict, InvalidInput, NotFound
 from aliasgate.model import AliasOp, Principal, Ref, Version
 from aliasgate.planner import BLOCKED, MOVE, UP_TO_DATE, Plan, PlannedMove, RulePlan, Snapshot
 from aliasgate.policy.model import Rule
@@ -111,13 +111,18 @@ def apply_publish(
     records: list[dict[str, Any]] = []
     gates = [g.as_dict() for g in rule.gates]
     ref = {"id": plan.id, "created_at": plan.created_at.isoformat()}
+    unrecorded = None
     try:
         sealed = _record_source(registry, rule, pub, source, number, move.model, prov, now(), gates, ref)
+    except AuthError as exc:  # may read the source, not write it (MLflow READ): the destination's record
+        sealed, unrecorded = None, f"not written: {exc.message}"
     except AliasgateError as exc:
         return "failed", (made,), records, f"{what}; its record on {source} failed ({exc}); nothing moved"
     records += [sealed] if sealed else []
     op = AliasOp(move.model, move.alias, move.expected, pub.version)
     origin = {"registry": registry.uri, "model": source, "version": number, "digest": pub.digest}
+    if unrecorded:
+        origin["source_record"] = unrecorded
     body = prov.body(
         op,
         kind="promote",
@@ -135,7 +140,8 @@ def apply_publish(
         return "conflict", (made,), records, kept
     except AliasgateError as exc:
         return "failed", (made,), records, f"{what}; moving {move.model}:{move.alias} failed: {exc}"
-    return "applied", (made,), records, f"applied: {what}"
+    note = f"; no publish record on {source} ({unrecorded})" if unrecorded else ""
+    return "applied", (made,), records, f"applied: {what}{note}"
 
 
 def _record_source(

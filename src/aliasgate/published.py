@@ -43,6 +43,26 @@ def publish_record(
     return None
 
 
+def promoted_record(
+    records: Sequence[Mapping[str, Any]], source: Any, dest_version: int, *, rule: str
+) -> Mapping[str, Any] | None:
+    """The destination chain's move of rule ``rule`` onto ``v<dest_version>`` published from
+    ``source`` (a VersionId), every gate passed: the other side of the edge, for a registry where
+    the account may only read the source (MLflow: READ on the source) and so wrote no record there."""
+    for rec in reversed(records):
+        origin = rec.get("published_from")
+        if rec.get("kind") != "promote" or rec.get("to") != dest_version or not isinstance(origin, Mapping):
+            continue
+        if origin.get("version") != source.number or not same_model(
+            str(origin.get("model") or ""), source.model
+        ):
+            continue
+        if rec.get("rule") == rule and _all_passed(rec.get("gates")):
+            found: Mapping[str, Any] = rec
+            return found
+    return None
+
+
 def _all_passed(gates: Any) -> bool:
     return isinstance(gates, list) and all(isinstance(g, Mapping) and g.get("passed") is True for g in gates)
 
