@@ -49,6 +49,10 @@ class PublishWorld:
     log_candidate: Callable[[float], int]
     #: the destination's aliases and live version numbers, as the registry shows them
     dest_versions: Callable[[], list[int]]
+    #: who sets the source's `candidate` alias (the publishing account may only read the source)
+    setup_registry: Callable[[], Registry] | None = None
+    #: False where the publishing account may only read the source (MLflow READ): no record there
+    source_writable: bool = True
 
 
 def policy(w: PublishWorld) -> Policy:
@@ -60,7 +64,7 @@ def prov() -> Any:
 
 
 def set_candidate(w: PublishWorld, number: int) -> None:
-    reg = w.registry()
+    reg = (w.setup_registry or w.registry)()
     applier.set_alias(reg, w.source, "candidate", number, prov(), now=utcnow(), reason="setup")
 
 
@@ -88,7 +92,8 @@ def check_publish_move_and_history(w: PublishWorld) -> int:
     reg = w.registry()
     src_log, dest_log = reg.audit_log(w.source), reg.audit_log(w.dest)
     assert audit.verify(src_log).ok and audit.verify(dest_log).ok
-    assert publish_record(src_log.records, n, w.dest, published, rule="publish-classifier") is not None
+    found = publish_record(src_log.records, n, w.dest, published, rule="publish-classifier")
+    assert (found is not None) == w.source_writable
     last = dest_log.records[-1]
     assert last["alias"] == "staging" and last["to"] == published
     assert last["published_from"]["version"] == n and last["published_from"]["model"] == w.source
@@ -154,4 +159,4 @@ def check_interrupted_run_is_completed(w: PublishWorld) -> None:
     assert run(w).exit_code == 0
     assert staging(w) == made.version
     src = w.registry().audit_log(w.source).records
-    assert publish_record(src, n, w.dest, made.version) is not None
+    assert (publish_record(src, n, w.dest, made.version) is not None) == w.source_writable

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import AliasgateError, conflict
+from aliasgate.errors import AliasgateError, AuthError, conflict
 from aliasgate.model import AliasOp, Principal, Version
 from aliasgate.registry.http import Transport
 from aliasgate.registry.mlflow import publish as publishing
@@ -117,7 +117,14 @@ class MlflowRegistry:
         with self.locks.locked(model) as (lease, state):
             sealed = audit.seal(record, head_of_tags(state.tags))
             written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
-            self.store.commit(lease, model, sealed, written[0])
+            try:
+                self.store.write_head(lease, model, sealed, written[0])
+            except AuthError:  # may read the model, not write it: the record was never committed
+                self.store.drop_record(lease, written, sealed)
+                raise
+            except BaseException:
+                lease.abandoned = True  # settled by the next holder, as for a move
+                raise
             return sealed
 
     # -- deletes ------------------------------------------------------------------------------------
