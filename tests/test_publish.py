@@ -158,3 +158,13 @@ def test_a_saved_plan_of_a_publishing_rule_is_refused_and_changes_nothing(
     run = cli("apply", str(tmp_path / "plan.json"), "--registry", uri)
     assert run.code == 2 and "cannot be applied from a saved plan" in run.stderr
     assert world.dest_versions() == [] and "staging" not in world.registry().aliases("bert-classifier")
+
+
+def test_report_follows_the_edge_on_both_sides(world: scenario.PublishWorld) -> None:
+    from aliasgate import report
+
+    scenario.check_publish_move_and_history(world)
+    src = report.markdown(report.build(world.registry(), "bert"))
+    dest = report.markdown(report.build(world.registry(), "bert-classifier"))
+    assert "published to bert-classifier:v1" in src
+    assert "v1 (from bert:v1)" in dest
