@@ -168,3 +168,25 @@ def test_report_follows_the_edge_on_both_sides(world: scenario.PublishWorld) -> 
     dest = report.markdown(report.build(world.registry(), "bert-classifier"))
     assert "published to bert-classifier:v1" in src
     assert "v1 (from bert:v1)" in dest
+
+
+def test_step_summary_shows_the_destination_and_the_published_version(world: scenario.PublishWorld) -> None:
+    from aliasgate import applier as applier_mod
+    from aliasgate import planner
+    from aliasgate.summary import plan_markdown
+
+    world.log_candidate(0.95)
+    scenario.set_candidate(world, 1)
+    reg = world.registry()
+    p = planner.plan(
+        scenario.policy(world),
+        reg,
+        now=utcnow(),
+        principal=scenario.prov().principal,
+        rules=("publish-classifier",),
+    )
+    assert "| `bert-classifier` | published | — (staging) | — → — |" in plan_markdown(p, None)
+    result = applier_mod.apply(reg, p, scenario.prov(), now=utcnow)
+    text = plan_markdown(p, result)
+    assert "`candidate` → `bert-classifier`:`staging`" in text
+    assert "| `bert-classifier` | published | — (staging) | — → v1 |" in text
