@@ -168,7 +168,6 @@ def post(send: Callable[..., Any], ep: Endpoint, event: Event, deadline: float) 
                 error += f"; Retry-After {wait_hint:g}s is past the time limit"
             break
         time.sleep(wait)
-    error += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
     return Delivery(
         ep.label,
         event.type,
