@@ -62,7 +62,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Any:
     return set_env
 
 
-def test_moved_event_is_signed_and_verifies_with_the_reference_library(demo: Demo, cli: Any, env: Any) -> None:
+def test_moved_event_is_signed_and_verifies_with_the_reference_library(
+    demo: Demo, cli: Any, env: Any
+) -> None:
     with receiving() as hook:
         env(HOOK_URL=hook.url)
         run: Run = cli("apply", "-p", str(policy(demo, WEBHOOK)), "--json")
@@ -249,7 +251,10 @@ def test_notify_test_sends_a_signed_test_event_to_each_target(demo: Demo, cli: A
         assert run.code == 0, run.output
         assert verified(hook)["type"] == "aliasgate.test"
         assert "notification test" in json.loads(slack.requests[0].body)["text"]
-        assert "notified webhook $HOOK_URL: test" in run.stdout and "notified slack $SLACK_URL: test" in run.stdout
+        assert (
+            "notified webhook $HOOK_URL: test" in run.stdout
+            and "notified slack $SLACK_URL: test" in run.stdout
+        )
         with receiving(500) as broken:
             env(HOOK_URL=broken.url, PROMOTE_NOTIFY_TIMEOUT="1")
             failed = cli("notify", "--test", "-p", pol, "--json")
@@ -284,14 +289,19 @@ def test_no_url_or_secret_in_any_output(demo: Demo, cli: Any, tmp_path: Path) ->
         gh = dict(base, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(outputs))
         runs = [
             run_promote("apply", "-p", str(pol), cwd=demo.path, env=gh),
-            run_promote("rollback", "bert-classifier", "production", "-p", str(pol), "--json", cwd=demo.path, env=base),
+            run_promote(
+                "rollback", "bert-classifier", "production", "-p", str(pol), "--json", cwd=demo.path, env=base
+            ),
             run_promote("notify", "--test", "-p", str(pol), cwd=demo.path, env=gh),
             run_promote("history", "bert-classifier", "--json", cwd=demo.path, env=base),
         ]
     apply = runs[0]
     assert apply.code == 1, apply.output  # the required Slack target failed after the move
     assert holder(demo) == 2  # moved, then rolled back
-    assert "::error title=aliasgate%3A notification::required notification to slack $SLACK_URL failed" in apply.stderr
+    assert (
+        "::error title=aliasgate%3A notification::required notification to slack $SLACK_URL failed"
+        in apply.stderr
+    )
     assert any(ln.startswith("::add-mask::") for ln in apply.stderr.splitlines())
     assert "exit-code" in outputs.read_text() and "\n1\n" in outputs.read_text()
     written = "".join(_everything(r, tmp_path) for r in runs)
