@@ -308,3 +308,28 @@ def test_no_url_or_secret_in_any_output(demo: Demo, cli: Any, tmp_path: Path) ->
     for value in forbidden:
         assert value not in written, value
     assert len(slack.requests) >= 2 and len(hook.requests) >= 3
+
+
+def test_wandb_sends_the_same_event_shape(
+    wandb_world: Any, demo: Demo, cli: Any, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events are made from the audit records every backend writes: W&B's carry the same fields,
+    its authenticated account as principal."""
+    pol = policy(demo, WEBHOOK)
+    with receiving() as local_hook:
+        env(HOOK_URL=local_hook.url)
+        assert cli("apply", "-p", str(pol)).code == 0
+    wandb_world.use(monkeypatch)
+    with receiving() as hook:
+        env(HOOK_URL=hook.url)
+        run = cli("apply", "-p", str(pol), "--registry", "wandb://ml/demo", "--json")
+    assert run.code == 0, run.output
+    local, remote = verified(local_hook), verified(hook)
+    assert remote["type"] == local["type"] == "aliasgate.moved"
+    assert set(remote["data"]) == set(local["data"])
+    assert {k: remote["data"][k] for k in ("model", "alias", "from", "to", "rule")} == {
+        k: local["data"][k] for k in ("model", "alias", "from", "to", "rule")
+    }
+    assert remote["data"]["principal"]["name"] == "ci-bot" and remote["data"]["principal"]["authenticated"]
+    assert remote["data"]["registry"] == "wandb://ml/demo"
+    assert [g["gate"] for g in remote["data"]["gates"]] == [g["gate"] for g in local["data"]["gates"]]
