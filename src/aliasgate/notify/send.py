@@ -88,7 +88,10 @@ def _serve(ep: Endpoint, events: Sequence[Event], deadline: float, into: list[De
 
     with requests.Session() as session:
         for event in events:
-            into.append(post(session.post, ep, event, deadline))
+            try:
+                into.append(post(session.post, ep, event, deadline))
+            except Exception as exc:  # a bug here must not pass for a receiver's silence
+                into.append(_failed(ep, event, f"not sent: internal error ({type(exc).__name__})"))
 
 
 def payload(ep: Endpoint, event: Event) -> bytes:
