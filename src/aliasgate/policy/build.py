@@ -83,7 +83,7 @@ class Builder:
             retention.append(rrule)
         registry = data.get("registry") if isinstance(data.get("registry"), str) else None
         notify = notify_targets(self, data.get("notify"))
-        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention), notify)
+        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention), notify=notify)
 
     def rule(self, raw: Any, path: PathT) -> Rule | None:
         if not isinstance(raw, Mapping):
