@@ -27,6 +27,7 @@ from aliasgate.policy.model import (
     RetentionRule,
     Rule,
 )
+from aliasgate.policy.notify import targets as notify_targets
 from aliasgate.policy.schema_check import describe
 
 
@@ -81,7 +82,8 @@ class Builder:
                 rnames[rrule.name] = i
             retention.append(rrule)
         registry = data.get("registry") if isinstance(data.get("registry"), str) else None
-        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention))
+        notify = notify_targets(self, data.get("notify"))
+        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention), notify=notify)
 
     def rule(self, raw: Any, path: PathT) -> Rule | None:
         if not isinstance(raw, Mapping):
