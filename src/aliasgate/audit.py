@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RECORD_FORMAT = 1
-KINDS = ("promote", "rollback", "undo", "manual", "remove", "delete")
+KINDS = ("promote", "rollback", "undo", "manual", "remove", "delete", "publish")
 
 
 @dataclass(frozen=True)

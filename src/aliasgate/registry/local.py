@@ -29,10 +29,11 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
+from aliasgate.registry import local_publish
 from aliasgate.registry.local_file import check_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.registry import DeleteResult
+    from aliasgate.registry import DeleteResult, Published
 
 SCHEMA_VERSION = 1
 #: Said with every verification: the embedded registry authenticates no one.
@@ -413,6 +414,17 @@ class LocalRegistry:
         ).fetchone()
         if row is None:
             raise NotFound("no such version", model=model, version=number)
+
+    # -- Publishes: a version copied into another model (``to: {model, alias}``) ----------------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return local_publish.published_copy(self, source_model, number, dest_model)
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return local_publish.publish(self, source_model, number, dest_model)
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return local_publish.append_record(self, model, record)
 
     # -- embedded-only management (the `promote registry` commands) ----------------------------
 
