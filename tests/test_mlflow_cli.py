@@ -185,7 +185,7 @@ def test_plan_and_dry_run_send_no_mutating_request(
     assert mlflow_demo.aliases(mlflow_demo.classifier)["production"] == 2
     recording_proxy.clear()  # the same proxy does see a real apply's writes
     assert promote("apply", "-p", str(policy), "--registry", uri, cwd=tmp_path).code == 0
-    assert len(recording_proxy.mutating()) == 5
+    assert len(recording_proxy.mutating()) == 6  # lock, marker, record, move, head, unlock
 
 
 def test_bundle_failure_is_undone_and_audited(mlflow_auth_demo: SeededDemo, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from aliasgate.registry.mlflow import (
     AUDIT_PREFIX,
     GEN_TAG,
     HEAD_TAG,
+    PENDING_TAG,
     TAG_LIMIT,
     MlflowRegistry,
 )
@@ -210,7 +211,7 @@ def test_missing_model_and_version_are_not_found(mlflow_demo: SeededDemo) -> Non
 # -- moves and audit ---------------------------------------------------------------------------------------
 
 
-def test_move_is_audited_in_mlflow_with_six_requests(
+def test_move_is_audited_in_mlflow_with_seven_requests(
     mlflow_demo: SeededDemo, recording_proxy: RecordingProxy
 ) -> None:
     clf = mlflow_demo.classifier
@@ -219,6 +220,7 @@ def test_move_is_audited_in_mlflow_with_six_requests(
     assert recording_proxy.calls() == [
         "POST registered-models/create",  # the lock
         "GET registered-models/get",  # re-read under the lock
+        "POST registered-models/set-tag",  # the pending marker on the model: vouches for the record
         "POST registered-models/create",  # the record (write-ahead), in a new audit segment
         "POST registered-models/alias",  # the move
         "POST registered-models/set-tag",  # the head (commit)
@@ -232,15 +234,21 @@ def test_move_is_audited_in_mlflow_with_six_requests(
         "hash": sealed["hash"],
         "segment": segment,
     }
-    assert not any(k.startswith(AUDIT_PREFIX) and k != HEAD_TAG for k in mlflow_demo.tags(clf))
+    assert json.loads(mlflow_demo.tags(clf)[PENDING_TAG]) == {
+        "seq": 1,
+        "hash": sealed["hash"],
+        "segment": segment,
+    }
+    assert not any(
+        k.startswith(AUDIT_PREFIX) and k not in (HEAD_TAG, PENDING_TAG) for k in mlflow_demo.tags(clf)
+    )
     assert mlflow_demo.locks() == []
     log = open_registry(mlflow_demo.uri).audit_log(clf)
     assert [r["seq"] for r in log.records] == [1] and audit.verify(log).ok
-    recording_proxy.clear()  # the next record goes into the same segment: still six requests
+    recording_proxy.clear()  # the next record goes into the same segment: still seven requests
     move(reg, clf, "production", 4, 3)
-    assert (
-        recording_proxy.calls()[2] == "POST registered-models/set-tag" and len(recording_proxy.calls()) == 6
-    )
+    assert recording_proxy.calls()[2:4] == ["POST registered-models/set-tag"] * 2  # marker, record
+    assert len(recording_proxy.calls()) == 7
     assert clf not in [m for m in reg.models() if m != clf]  # segments and locks are not models to aliasgate
     assert not any(m.startswith(("aliasgate-audit.", "aliasgate-lock.")) for m in reg.models())
 
@@ -319,9 +327,15 @@ def test_records_of_any_size_fit_mlflow_tags(mlflow_demo: SeededDemo, size: int)
     assert log.records == [sealed] and audit.verify(log).ok
 
 
-def _crash_after_record(demo: SeededDemo, op: AliasOp, head: audit.Head | None) -> dict[str, Any]:
-    """What a job killed between its write-ahead record and its head leaves: the record, its lock."""
+def _crash_after_record(
+    demo: SeededDemo, op: AliasOp, head: audit.Head | None, *, marked: bool = True
+) -> dict[str, Any]:
+    """What a job killed between its write-ahead record and its head leaves: the pending marker
+    naming the record (``marked``; without it, what anyone who may create models can leave), the
+    record, its lock."""
     pending = audit.seal(body(op), head)
+    if marked:
+        _mark(demo, op.model, pending, f"aliasgate-audit.{op.model}.shared.0")
     demo.server.api(
         "POST",
         "registered-models/create",
@@ -332,6 +346,11 @@ def _crash_after_record(demo: SeededDemo, op: AliasOp, head: audit.Head | None) 
     )
     _hold_lock(demo.server, op.model, 0, ttl=1, account="shared")
     return pending
+
+
+def _mark(demo: SeededDemo, model: str, last: dict[str, Any], segment: str) -> None:
+    value = audit.encode_head(audit.head_of(last), segment=segment)
+    demo.server.api("POST", "registered-models/set-tag", {"name": model, "key": PENDING_TAG, "value": value})
 
 
 def test_a_crashed_moves_record_is_kept_when_the_alias_moved(mlflow_demo: SeededDemo) -> None:
@@ -362,6 +381,22 @@ def test_a_crashed_moves_record_is_dropped_when_the_alias_did_not_move(mlflow_de
     assert [r["to"] for r in log.records] == [3] and audit.verify(log).ok
 
 
+def test_a_write_ahead_record_the_marker_does_not_name_is_never_settled(mlflow_demo: SeededDemo) -> None:
+    """The same crash without the marker (what anyone may leave): the alias holding the record's
+    target does not make it count."""
+    clf = mlflow_demo.classifier
+    unmarked = _crash_after_record(mlflow_demo, AliasOp(clf, "production", 2, 4), None, marked=False)
+    mlflow_demo.server.api(
+        "POST", "registered-models/alias", {"name": clf, "alias": "production", "version": "4"}
+    )
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert log.records == [] and [u.hash for u in log.extras] == [unmarked["hash"]]
+    second = move(open_registry(mlflow_demo.uri), clf, "production", 4, 1)  # takes the lock over
+    assert second["seq"] == 1 and second["prev"] is None  # nothing settled
+    log = open_registry(mlflow_demo.uri).audit_log(clf)
+    assert log.records == [second] and audit.verify(log).ok  # its record took the unmarked one's place
+
+
 def test_an_orphaned_record_of_another_account_stays_off_the_chain(mlflow_demo: SeededDemo) -> None:
     """Two records with one seq (one orphaned in another account's segment): the head picks."""
     clf = mlflow_demo.classifier
@@ -378,7 +413,10 @@ def test_an_orphaned_record_of_another_account_stays_off_the_chain(mlflow_demo: 
     first = move(reg, clf, "production", 2, 3)
     move(reg, clf, "production", 3, 4)
     log = open_registry(mlflow_demo.uri).audit_log(clf)
-    assert log.records[0] == first and len(log.records) == 2 and audit.verify(log).ok
+    assert log.records[0] == first and len(log.records) == 2
+    result = audit.verify(log)  # the head does not vouch for it: ignored, and named
+    assert not result.ok and [(u.seq, u.hash) for u in result.unvouched] == [(1, orphan["hash"])]
+    assert f"aliasgate-audit.{clf}.someone.0" in result.unvouched[0].where
 
 
 def test_unique_constraint_on_first_alias_creation_is_retried(
@@ -471,7 +509,7 @@ def test_a_stale_lock_is_taken_over_by_generation(
     reg.aliases(clf)
     recording_proxy.clear()
     move(reg, clf, "production", 4, 3)
-    assert len(recording_proxy.calls()) == 6
+    assert len(recording_proxy.calls()) == 7  # as any move: lock, re-read, marker, record, move, head, unlock
 
 
 def test_lock_creation_racing_a_release_counts_as_busy(
@@ -628,6 +666,7 @@ def test_a_batch_writes_its_records_in_one_segment_and_deletes_each_version_afte
     assert recording_proxy.calls() == [
         "POST registered-models/create",  # the lock
         "GET registered-models/get",  # re-read under the lock: v2 holds an alias, so it gets no record
+        "POST registered-models/set-tag",  # the pending marker: names the batch's last record
         "POST registered-models/create",  # every record of the batch, written ahead, in one new segment
         *rereads,
         "POST registered-models/set-tag",  # the head, once (the commit)
@@ -769,6 +808,7 @@ def _crashed_batch(
     )
     for n in gone:
         demo.server.api("DELETE", "model-versions/delete", {"name": clf, "version": str(n)})
+    _mark(demo, clf, sealed[-1], f"aliasgate-audit.{clf}.shared.b1-0dead0")
     _hold_lock(demo.server, clf, 0, ttl=ttl, account="shared")
     return sealed
 

@@ -111,7 +111,8 @@ def apply(
     plan_file: Annotated[
         Path | None,
         Arg(
-            help="A plan saved with `promote plan -o`: applied exactly, refused (exit 4) if any alias moved since.",
+            help="A plan saved with `promote plan -o`, re-checked against its policy (-p) and the registry: "
+            "applied only if both still yield it (exit 4 if an alias moved since, 3 if a gate fails now).",
             show_default=False,
         ),
     ] = None,
@@ -203,12 +204,17 @@ def rollback(
     reason: ReasonOpt = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Show where the alias would go; change nothing.")] = False,
     as_json: JsonOpt = False,
+    policy: Annotated[
+        Path | None, Opt("--policy", "-p", help="Tell this policy's `notify:` targets of the rollback.")
+    ] = None,
 ) -> object:
     """Move an alias back to its holder before the last audited move (compare-and-swap, audited).
 
     Rolling back twice steps back twice."""
     reports = face(as_json).github
-    return api.run_rollback(model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=reports)
+    return api.run_rollback(
+        model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=reports, policy_path=policy
+    )
 
 
 @command(app)
@@ -259,6 +265,24 @@ def cleanup(
         on_plan=f.cleanup_progress,
         on_outcome=f.on_outcome,
     )
+
+
+@command(app)
+def notify(
+    test: Annotated[
+        bool, Opt("--test", help="Send a signed test event to every target and report each.")
+    ] = False,
+    policy: PolicyOpt = None,
+    as_json: JsonOpt = False,
+) -> object:
+    """Check the policy's `notify:` targets: `promote notify --test` delivers a signed test event to each.
+
+    Exit 0 when every target took it, 1 when one did not, 2 when the policy names none."""
+    if not test:
+        from aliasgate.errors import InvalidInput
+
+        raise InvalidInput("nothing to do", hint="promote notify --test [-p POLICY]")
+    return api.run_notify_test(policy)
 
 
 @command(app)

@@ -38,6 +38,20 @@ class Snapshot:
         self._aliases: dict[str, dict[str, int]] = {}
         self._versions: dict[tuple[str, int], Version] = {}
         self._latest: dict[str, int | None] = {}
+        self._records: dict[str, tuple[Sequence[Mapping[str, Any]], bool]] = {}
+
+    def records(self, model: str) -> tuple[Sequence[Mapping[str, Any]], bool]:
+        """A model's audit records and whether the chain verifies (lineage gates with ``rule``)."""
+        if model not in self._records:
+            from aliasgate import audit
+
+            try:
+                log = self.registry.audit_log(model)
+            except NotFound:
+                self._records[model] = ((), False)
+            else:
+                self._records[model] = (log.records, audit.verify(log).ok)
+        return self._records[model]
 
     def aliases(self, model: str) -> dict[str, int]:
         if model not in self._aliases:
@@ -108,13 +122,17 @@ class RulePlan:
     line: int | None = None
     file: str | None = None
     metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # candidate metrics, for display
+    #: a publishing rule: {"model": destination, "reuses": the destination version already
+    #: published from the candidate, or None}; its one move (kind ``publish``) is in the destination
+    publish: Mapping[str, Any] | None = None
 
     @property
     def failed_gates(self) -> list[GateResult]:
         return [g for g in self.gates if not g.passed]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"publish": dict(self.publish)} if self.publish is not None else {}
+        return extra | {
             "rule": self.rule,
             "models": list(self.models),
             "from": self.source,
@@ -144,6 +162,7 @@ class RulePlan:
             reason=d.get("reason", ""),
             line=d.get("line"),
             file=d.get("file"),
+            publish=d.get("publish"),
         )
 
 
@@ -241,6 +260,10 @@ def plan(
 def plan_rule(
     rule: Rule, snap: Snapshot, *, now: datetime, principal: Principal, file: str | None
 ) -> RulePlan:
+    if rule.dest is not None:
+        from aliasgate.publish import plan_publish
+
+        return plan_publish(rule, snap, now=now, principal=principal, file=file)
     candidates: dict[str, Version | None] = {}
     holders: dict[str, int | None] = {}
     for model in rule.models:
@@ -256,7 +279,7 @@ def plan_rule(
             return candidates[model]
         return holder(model, alias)
 
-    ctx = gates_mod.Context(now=now, principal=principal, holder=holder, after=after)
+    ctx = gates_mod.Context(now=now, principal=principal, holder=holder, after=after, records=snap.records)
     results = []
     for gate in rule.gates:
         of = getattr(gate, "of", None) or rule.models[0]

@@ -19,7 +19,7 @@ from aliasgate.errors import Conflict, ExitCode, InvalidInput, NotFound
 from aliasgate.model import AliasOp, Move, Principal, utcnow
 from aliasgate.policy import load_text
 from aliasgate.provenance import collect
-from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Registry
+from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
 from tests.contract.conftest import Backend
 
 Snapshot = dict[str, tuple[dict[str, int], list[int], list[Mapping[str, Any]], audit.Head | None]]
@@ -79,16 +79,16 @@ def verified(registry: Registry, model: str) -> list[Mapping[str, Any]]:
 #: backend -> the optional capabilities it has; src/aliasgate/registry/_conformance.py holds the same
 #: table for mypy. Capabilities are detected one way: isinstance with a runtime_checkable protocol.
 CAPABILITIES: dict[str, set[type]] = {
-    "local": {BatchDeletes, EmbeddedAdmin},
-    "mlflow": {BatchDeletes},
-    "wandb": {NativeTtl},
+    "local": {BatchDeletes, EmbeddedAdmin, Publishes},
+    "mlflow": {BatchDeletes, Publishes},
+    "wandb": {NativeTtl, Publishes},
 }
 
 
 def test_each_backend_is_a_registry_with_exactly_its_capabilities(backend: Backend) -> None:
     reg = backend.open()
     assert isinstance(reg, Registry)
-    found = {cap for cap in (BatchDeletes, EmbeddedAdmin, NativeTtl) if isinstance(reg, cap)}
+    found = {cap for cap in (BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes) if isinstance(reg, cap)}
     assert found == CAPABILITIES[backend.name]
 
 

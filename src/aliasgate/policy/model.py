@@ -55,6 +55,7 @@ class MetadataGate:
 class LineageGate:
     model: str
     alias: str | None = None
+    rule: str | None = None  # ... published from that version by this rule (its gates passed)
     of: str | None = None
     loc: Loc = NOWHERE
     kind: str = "lineage"
@@ -102,6 +103,13 @@ class Rule:
     remove_from: bool = False
     description: str = ""
     loc: Loc = NOWHERE
+    #: publish the candidate into this model (collection) of the same registry, then move ``to``
+    #: there (``to: {model, alias}``); None: ``to`` moves within the rule's model
+    dest: str | None = None
+
+    @property
+    def publishes(self) -> bool:
+        return self.dest is not None
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,27 @@ class RetentionRule:
         return self.name or f"retention[{self.pattern}]"
 
 
+NOTIFY_EVENTS = ("moved", "blocked", "rolled_back", "cleanup")
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """Where to tell people: a Standard Webhooks endpoint or a Slack incoming webhook.
+
+    Holds the names of environment variables only; the URL and secret are read at delivery."""
+
+    kind: str  # webhook | slack
+    url_env: str
+    secret_env: str | None = None  # webhooks only
+    on: tuple[str, ...] = NOTIFY_EVENTS
+    required: bool = False
+    loc: Loc = NOWHERE
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} ${self.url_env}"
+
+
 @dataclass(frozen=True)
 class Policy:
     path: str
@@ -127,6 +156,7 @@ class Policy:
     registry: str | None = None
     promotions: tuple[Rule, ...] = ()
     retention: tuple[RetentionRule, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
     text: str | None = field(default=None, repr=False, compare=False)  # the source, as read
 
     def rule(self, name: str) -> Rule | None:

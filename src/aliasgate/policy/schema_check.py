@@ -16,6 +16,7 @@ from aliasgate.policy.marks import Marks, PathT, json_path
 DEF_NAMES = {
     "": "the policy",
     "promotion": "a promotion rule",
+    "publishTarget": "`to` (publishing into another model)",
     "metricGate": "a metric gate",
     "keepMetricGate": "a keep_if metric gate",
     "metadataGate": "a metadata gate",
@@ -24,6 +25,9 @@ DEF_NAMES = {
     "freezeGate": "a freeze gate",
     "principalsGate": "a principals gate",
     "retention": "a retention rule",
+    "notifyTarget": "a notify target",
+    "webhookTarget": "a webhook target",
+    "slackTarget": "a Slack target",
 }
 
 
@@ -143,7 +147,7 @@ def _translate(error: Any, def_ids: dict[int, str], where_in: Any) -> Found:
         if v == "type" and not _scalar(inst):
             yield path, f"expected {_type_name(sch.get('type'))}, got {describe(inst)}", False
         else:
-            shown = f" (got {describe(inst)})" if _scalar(inst) else ""
+            shown = f" (got {describe(inst)})" if _scalar(inst) and not sch.get("x-secret") else ""
             yield path, f"{sch['x-message']}{shown}", False
     elif v == "required":
         for key in [k for k in error.validator_value if k not in inst]:
@@ -175,11 +179,12 @@ def _unknown_keys(path: PathT, sch: Mapping[str, Any], inst: Any, where: str) ->
 def _discriminator(path: PathT, sch: Mapping[str, Any], inst: Mapping[str, Any]) -> tuple[PathT, str]:
     kinds = list(sch["x-discriminator"])
     present = [k for k in kinds if k in inst]
-    noun = "a promotion" if "bundle" in kinds else "a gate"
+    noun = sch.get("x-noun") or ("a promotion" if "bundle" in kinds else "a gate")
     if len(present) > 1 and noun == "a promotion":
         return path, "a promotion names either `model` or `bundle`, not both"
     if len(present) > 1:
-        return path, f"{noun} has one kind; found {' and '.join(present)}: split it into separate gates"
+        split = "targets" if noun == "a notify target" else "gates"
+        return path, f"{noun} has one kind; found {' and '.join(present)}: split it into separate {split}"
     keys = ", ".join(repr(k) for k in inst) or "none"
     return path, f"{noun} needs exactly one of: {', '.join(kinds)} (found keys: {keys})"
 
@@ -208,7 +213,13 @@ _SIMPLE: dict[str, Callable[[Any, Any], str]] = {
 def _best(error: Any) -> Any:
     from jsonschema.exceptions import best_match
 
-    return best_match(error.context) if error.context else None
+    if not error.context:
+        return None
+    # The branch written for the instance's own type explains it best (a mapping `to` is a publish
+    # target, not a bad alias).
+    wrong = {e.schema_path[0] for e in error.context if e.validator == "type" and not e.relative_path}
+    own = [e for e in error.context if e.schema_path and e.schema_path[0] not in wrong]
+    return best_match(own or error.context)
 
 
 def _scalar(value: Any) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Registry
+    from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
     from aliasgate.registry.local import LocalRegistry
     from aliasgate.registry.mlflow import MlflowRegistry
     from aliasgate.registry.wandb import WandbRegistry
@@ -24,16 +24,19 @@ def _local(backend: LocalRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
     embedded_admin: EmbeddedAdmin = backend
-    del registry, batch_deletes, embedded_admin
+    publishes: Publishes = backend
+    del registry, batch_deletes, embedded_admin, publishes
 
 
 def _mlflow(backend: MlflowRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
-    del registry, batch_deletes
+    publishes: Publishes = backend
+    del registry, batch_deletes, publishes
 
 
 def _wandb(backend: WandbRegistry) -> None:
     registry: Registry = backend
     native_ttl: NativeTtl = backend
-    del registry, native_ttl
+    publishes: Publishes = backend
+    del registry, native_ttl, publishes

@@ -30,12 +30,18 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
+from aliasgate.registry import local_publish
 from aliasgate.registry.local_file import check_file, replace_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.registry import DeleteResult
+    from aliasgate.registry import DeleteResult, Published
 
 SCHEMA_VERSION = 1
+#: Said with every verification: the embedded registry authenticates no one.
+LIMITS = (
+    "the embedded registry keeps the records and the chain head in one SQLite file: whoever can write "
+    "that file can rewrite both, so the chain proves nothing against them"
+)
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -300,14 +306,14 @@ class LocalRegistry:
             head_row = conn.execute(
                 "SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)
             ).fetchone()
-            records = [
-                json.loads(r["record"])
-                for r in conn.execute("SELECT record FROM audit WHERE model_id = ? ORDER BY seq", (mid,))
+            stored = [
+                audit.Stored(_json_or_stub(r["record"], int(r["seq"])), f"the audit table (row #{r['seq']})")
+                for r in conn.execute("SELECT seq, record FROM audit WHERE model_id = ? ORDER BY seq", (mid,))
             ]
         head = (
             audit.Head(int(head_row["audit_seq"]), head_row["audit_hash"]) if head_row["audit_seq"] else None
         )
-        return audit.AuditLog(model, records, head)
+        return audit.AuditLog.vouched(model, stored, head, limits=LIMITS)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -378,6 +384,14 @@ class LocalRegistry:
         row = conn.execute("SELECT audit_seq, audit_hash FROM models WHERE id = ?", (mid,)).fetchone()
         head = audit.Head(int(row["audit_seq"]), row["audit_hash"]) if row["audit_seq"] else None
         sealed = audit.seal(body, head)
+        if conn.execute(
+            "SELECT 1 FROM audit WHERE model_id = ? AND seq = ?", (mid, sealed["seq"])
+        ).fetchone():
+            raise RegistryError(
+                f"the audit table of {self.path} already holds a record #{sealed['seq']} that the chain head "
+                "does not vouch for (written by something other than aliasgate); nothing was changed",
+                hint="`promote history --verify` names it; remove that row once you know where it came from",
+            )
         conn.execute(
             "INSERT INTO audit(model_id, seq, record) VALUES (?, ?, ?)",
             (mid, sealed["seq"], audit.canonical(sealed)),
@@ -402,6 +416,17 @@ class LocalRegistry:
         ).fetchone()
         if row is None:
             raise NotFound("no such version", model=model, version=number)
+
+    # -- Publishes: a version copied into another model (``to: {model, alias}``) ----------------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return local_publish.published_copy(self, source_model, number, dest_model)
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return local_publish.publish(self, source_model, number, dest_model)
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return local_publish.append_record(self, model, record)
 
     # -- embedded-only management (the `promote registry` commands) ----------------------------
 
@@ -481,6 +506,15 @@ class LocalRegistry:
             if row is None:
                 raise NotFound("no such model in the embedded registry", model=model)
             return {"name": row["name"], "created_at": row["created_at"], "description": row["description"]}
+
+
+def _json_or_stub(text: str, seq: int) -> dict[str, Any]:
+    """A stored record; one that is not a JSON object comes back as a stub no head vouches for."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"seq": seq, "hash": None, "unreadable": True}
 
 
 def _check_model_name(name: str) -> None:

@@ -23,23 +23,27 @@ How a move is guarded (MLflow has no compare-and-swap)
        a token and a lease (``PROMOTE_MLFLOW_LOCK_TTL``, default 60 s).
     2. re-read the model under the lock (one ``registered-models/get``: aliases, audit head);
        the alias must still be on the expected version, else :class:`Conflict`, nothing written.
-    3. write the sealed audit record (write-ahead) into an audit segment: a registered model
+    3. write the pending marker ``aliasgate.audit.pending`` on the model (EDIT): the seq, hash
+       and segment of the record about to be written ahead; only it vouches for that record
+       before the head does (anyone may create a model named like a segment),
+    4. write the sealed audit record (write-ahead) into an audit segment: a registered model
        ``aliasgate-audit.<model>.<account>.<page>`` of at most 100 records, because MLflow reads
        every tag of a model it touches and records on the model would slow every request on it,
-    4. move or remove the alias (the 400 ``UNIQUE constraint failed`` of a concurrent first
+    5. move or remove the alias (the 400 ``UNIQUE constraint failed`` of a concurrent first
        creation is retried),
-    5. write the chain head ``aliasgate.audit.head`` (the commit point), 6. delete the lock.
-    Six requests per move. A record whose head was never written (a crash between 3 and 5) is
-    settled by whoever takes the dead job's lock over: kept if the alias is where it says, else
-    left off the chain (the head names the record that belongs to each seq).
+    6. write the chain head ``aliasgate.audit.head`` (the commit point), 7. delete the lock.
+    Seven requests per move. A record whose head was never written (a crash between 4 and 6) is
+    settled by whoever takes the dead job's lock over, only if the marker names it: kept if the
+    alias is where it says, else left off the chain. Records the head does not vouch for are
+    ignored by every reader and named by ``history --verify``.
 
     Cleanup deletes in batches (``delete_versions``, up to BATCH_SIZE versions of one model):
     under the lock, one re-read, every record sealed in order and written ahead in one new
     segment, then one version after another (re-read its aliases, delete it), stopping at the
     first that does not go, then one head write at the last deletion that happened. In order,
     so the deletions that happened are always a prefix of the records: a batch cut short or
-    killed is settled by moving the head, never by re-sealing (the settler finds the segment by
-    its name, ``.b<head+1>-``). A holder that cannot commit leaves its lock to expire, so the
+    killed is settled by moving the head, never by re-sealing (the settler finds the segment
+    through the pending marker, which names the batch's last record). A holder that cannot commit leaves its lock to expire, so the
     next holder settles what it did.
 
     Stale locks: a lock whose lease ran out (judged on the server's clock: its
@@ -65,13 +69,14 @@ from typing import Any
 
 from aliasgate.registry.mlflow.backend import MlflowRegistry
 from aliasgate.registry.mlflow.lock import GEN_TAG, lock_name
-from aliasgate.registry.mlflow.records import AUDIT_PREFIX, HEAD_TAG, TAG_LIMIT
+from aliasgate.registry.mlflow.records import AUDIT_PREFIX, HEAD_TAG, PENDING_TAG, TAG_LIMIT
 from aliasgate.registry.mlflow.settings import Credentials, Settings, base_url
 
 __all__ = [
     "AUDIT_PREFIX",
     "GEN_TAG",
     "HEAD_TAG",
+    "PENDING_TAG",
     "TAG_LIMIT",
     "Credentials",
     "MlflowRegistry",

@@ -1,5 +1,12 @@
 """Audit storage: records in segments beside the model, written ahead; the head tag commits them.
 
+Only the head tag, on the model itself (EDIT, exactly who may move its aliases), vouches for
+records: any user may create a model named like a segment, so a record the head does not reach by
+hash links is ignored by every reader and named by ``history --verify``. Before a record is written
+ahead, the pending marker ``aliasgate.audit.pending`` on the model (EDIT too) names it; crash
+recovery settles only records the marker names, never one merely because the alias already holds
+its target.
+
 A record is stored (write-ahead) before its move or deletion, in this account's segment
 ``aliasgate-audit.<model>.<account>.<page>`` (at most records.SEGMENT_SIZE records each: MLflow reads
 every tag of a model it touches), or, for a batch of deletions, in one new segment named after
@@ -12,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from aliasgate import audit
@@ -25,17 +32,24 @@ from aliasgate.registry.mlflow.records import (
     AUDIT_PREFIX,
     BATCH_MARK,
     HEAD_TAG,
-    chain,
+    PENDING_TAG,
     encode_record,
     head_of_tags,
-    links,
-    read_record,
+    pending_of_tags,
     record_keys,
     records_in,
     safe,
     segment_body,
     segment_name,
+    segment_of_pending,
     segment_prefix,
+)
+
+#: Said with every verification of an MLflow chain.
+LIMITS = (
+    "on MLflow the chain head and the pending marker are tags of the model, which every account with "
+    "EDIT on it may write (as it may move any of its aliases); MLflow does not tell who created a "
+    "segment, whose name carries whatever account name its creator chose"
 )
 
 
@@ -47,51 +61,28 @@ class AuditStore:
         self.reads = reads
 
     def audit_log(self, model: str) -> audit.AuditLog:
-        """The chain ending at the head, read from the model's audit segments; plus the write-ahead
-        records right after the head whose moves or deletions happened (their job died, or is
-        still at work, before committing them: a batch writes up to BATCH_SIZE ahead)."""
+        """The chain the head tag vouches for, read from the model's audit segments; plus the records
+        written ahead that the pending marker vouches for and whose moves or deletions happened (their
+        job died, or is still at work, before committing them). Every other stored record is an
+        extra: ignored here, named by verification."""
         state = self.reads.model(model, fresh=True)
         head = head_of_tags(state.tags)
-        candidates = self.segment_records(model)
-        records = chain(candidates, head)
-        upto = head.seq if head is not None else 0
-        while True:
-            pick = next(
-                (r for r in candidates.get(upto + 1, []) if links(r, head) and self.happened(state, r)),
-                None,
-            )
-            if pick is None:
+        found = audit.walk(self.stored(model), head, model, pending=pending_of_tags(state.tags))
+        records = list(found.records)
+        for record in found.pending:
+            if not self.happened(state, record):
                 break
-            records.append(pick)
-            head = audit.head_of(pick)
-            upto += 1
-        # The rest has no place in the chain. A deletion record whose version still exists was
-        # written ahead of a deletion that never happened, and one whose deletion the chain already
-        # records was written ahead of a batch cut short and sent again: both are left out.
-        # Anything else is shown, so verification names the break.
-        recorded = {int_or_none(r.get("version")) for r in records if r.get("kind") == "delete"}
-        for seq in sorted(s for s in candidates if s > upto + 1):
-            shown = next(
-                (
-                    r
-                    for r in candidates[seq]
-                    if not (r.get("kind") == "delete" and int_or_none(r.get("version")) in recorded)
-                    and not self.abandoned(state, r)
-                ),
-                None,
-            )
-            if shown is not None:
-                records.append(shown)
-        return audit.AuditLog(model, records, head)
+            records.append(record)
+            head = audit.head_of(record)
+        return audit.AuditLog(model, records, head, found.extras, found.problem, LIMITS)
 
-    def segment_records(self, model: str) -> dict[int, list[dict[str, Any]]]:
-        """Every record stored in the model's audit segments, by seq (several when one was orphaned)."""
-        found: dict[int, list[dict[str, Any]]] = {}
-        for _, tags in self.segments(model, segment_prefix(model)):
-            for seq, record in records_in(tags):
-                if record.get("model", model) == model:
-                    found.setdefault(seq, []).append(record)
-        return found
+    def stored(self, model: str) -> list[audit.Stored]:
+        """Every record stored in the model's audit segments, with the segment it is in."""
+        return [
+            audit.Stored(record, f"segment {name!r}")
+            for name, tags in self.segments(model, segment_prefix(model))
+            for _, record in records_in(tags)
+        ]
 
     def segments(self, model: str, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
         """(name, tags) of every audit segment of ``model`` whose name starts with ``prefix``."""
@@ -121,15 +112,17 @@ class AuditStore:
         """Create a segment holding every record of the batch: one request, whatever the count."""
         account = self.account_key()
         segment = f"{segment_prefix(model)}{account}.{BATCH_MARK}{sealed[0]['seq']}-{uuid.uuid4().hex[:8]}"
+        self.mark(lease, model, sealed[-1], segment)  # raises: nothing written
         tags: dict[str, str] = {}
         for record in sealed:
             values = encode_record(record)
             tags.update(zip(record_keys(int(record["seq"]), len(values)), values, strict=True))
         try:
-            self.client.guarded(
-                lease.timeout, "POST", "registered-models/create", segment_body(model, segment, tags),
-                need="EDIT", action=f"create the audit segment {segment!r}", model=model, created=True,
-            )  # fmt: skip
+            with self.unmarked_on_failure(lease, model):
+                self.client.guarded(
+                    lease.timeout, "POST", "registered-models/create", segment_body(model, segment, tags),
+                    need="EDIT", action=f"create the audit segment {segment!r}", model=model, created=True,
+                )  # fmt: skip
         except AuthError:
             raise AuthError(
                 f"{self.client.credentials.account} may not create registered models, which aliasgate needs for the "
@@ -179,17 +172,28 @@ class AuditStore:
         values = encode_record(sealed)
         keys = record_keys(seq, len(values))
         what = f"write audit record #{seq}"
-        if segment != head_segment and self.create_segment(
-            lease, model, segment, dict(zip(keys, values, strict=True))
-        ):
-            return segment, True  # created with the record in it: one request
-        # Continuation parts first, the main tag last: a reader never sees half a record.
-        for key, value in reversed(list(zip(keys, values, strict=True))):
-            self.client.guarded(
-                lease.timeout, "POST", "registered-models/set-tag", {"name": segment, "key": key, "value": value},
-                need="EDIT", action=what, model=model,
-            )  # fmt: skip
+        self.mark(lease, model, sealed, segment)  # raises: nothing written
+        with self.unmarked_on_failure(lease, model):
+            if segment != head_segment and self.create_segment(
+                lease, model, segment, dict(zip(keys, values, strict=True))
+            ):
+                return segment, True  # created with the record in it: one request
+            # Continuation parts first, the main tag last: a reader never sees half a record.
+            for key, value in reversed(list(zip(keys, values, strict=True))):
+                self.client.guarded(
+                    lease.timeout, "POST", "registered-models/set-tag", {"name": segment, "key": key, "value": value},
+                    need="EDIT", action=what, model=model,
+                )  # fmt: skip
         return segment, False
+
+    @contextmanager
+    def unmarked_on_failure(self, lease: Lease, model: str) -> Iterator[None]:
+        """Writing the records ahead failed: nothing will change, so the marker goes too."""
+        try:
+            yield
+        except AliasgateError:
+            self.unmark(lease, model)
+            raise
 
     def create_segment(self, lease: Lease, model: str, segment: str, tags: Mapping[str, str]) -> bool:
         """Create the segment with the record in it: True when this call created it, False when
@@ -289,58 +293,60 @@ class AuditStore:
         anyway), and the segment too when it was made for it, so a refused move leaves nothing."""
         segment, created = written
         self.drop_batch(lease, segment, [sealed], whole=created)
+        self.unmark(lease, str(sealed.get("model")))
+
+    def unmark(self, lease: Lease, model: str) -> None:
+        """Best effort, once the records the marker names were dropped (their change did not
+        happen): remove the marker, so a refused change leaves nothing on the model."""
+        with suppress(AliasgateError):
+            self.client.guarded(
+                lease.timeout, "DELETE", "registered-models/delete-tag", {"name": model, "key": PENDING_TAG},
+                need="EDIT", action="remove the audit marker", model=model,
+            )  # fmt: skip
+            self.reads.models_seen.pop(model, None)
+
+    def mark(self, lease: Lease, model: str, last: Mapping[str, Any], segment: str) -> None:
+        """Vouch for the records about to be written ahead, before anything changes: the pending
+        marker on the model itself (EDIT, like the head) names the last one's seq, hash and segment
+        (the others of a batch link back to the head through it)."""
+        self.client.guarded(
+            lease.timeout, "POST", "registered-models/set-tag",
+            {"name": model, "key": PENDING_TAG, "value": audit.encode_head(audit.head_of(last), segment=segment)},
+            need="EDIT", action="write the audit marker", model=model,
+        )  # fmt: skip
+        self.reads.models_seen.pop(model, None)
 
     def settle(self, lease: Lease, state: ModelState, crashed: Sequence[str]) -> ModelState:
-        """Under the lock, after taking over stale locks of ``crashed`` accounts: a holder that died
-        after writing ahead and before the head leaves record head+1 in its page segment (one
-        move or deletion), or records head+1.. in a batch segment named after head+1. A record's
-        move happened iff the alias is where it says (a deletion: the version is gone). The head
-        advances over the records that happened, in order; the others stay off the chain."""
+        """Under the lock, after taking over stale locks (of ``crashed`` accounts), or by a holder
+        that could not commit: a holder that died after writing ahead and before the head leaves
+        records past the head, which the pending marker names. The head advances over those whose
+        change happened (the alias is where the record says; a deletion: the version is gone), in
+        order. A record the marker does not name is never settled, however well it links: anyone
+        may create a model named like a segment, and write a record whose target the alias holds."""
         model = state.name
         head = head_of_tags(state.tags)
-        seq = (head.seq if head else 0) + 1
-        found: dict[int, list[tuple[dict[str, Any], str]]] = {}
-        batches: dict[str, list[int]] = {}  # batch segment -> the seqs it holds
-        for account in dict.fromkeys(crashed):
-            page = segment_name(model, account, (seq - 1) // records.SEGMENT_SIZE)
-            segment = self.client.other_model(page, model, "read an audit segment")
-            record = None if segment is None else read_record(tag_dict(segment[1].get("tags")), seq)
-            if record is not None:
-                found.setdefault(seq, []).append((record, page))
-            for name, tags in self.segments(model, f"{segment_prefix(model)}{account}.{BATCH_MARK}{seq}-"):
-                for number, record in records_in(tags):
-                    found.setdefault(number, []).append((record, name))
-                    batches.setdefault(name, []).append(number)
-        last: tuple[dict[str, Any], str] | None = None
-        while True:
-            upto = head.seq if head else 0
-            pick = next(
-                (
-                    (r, seg)
-                    for r, seg in found.get(upto + 1, [])
-                    if links(r, head) and self.happened(state, r)
-                ),
-                None,
-            )
-            if pick is None:
+        marker, segment = pending_of_tags(state.tags), segment_of_pending(state.tags)
+        if marker is None or segment is None or marker.seq <= (head.seq if head else 0):
+            return state
+        found = self.client.other_model(segment, model, "read an audit segment")
+        tags = tag_dict(found[1].get("tags")) if found is not None else {}
+        if tags.get("aliasgate.audit.of", model) != model:
+            return state
+        stored = [audit.Stored(record) for _, record in records_in(tags)]
+        last: dict[str, Any] | None = None
+        for record in audit.walk(stored, head, model, pending=marker).pending:
+            if not self.happened(state, record):
                 break
-            last, head = pick, audit.head_of(pick[0])
+            last = record
         if last is not None:
-            self.write_head(lease, model, *last)
-        self.drop_unsettled(lease, model, batches, head.seq if head else 0)
-        return self.reads.model(model, fresh=True) if last is not None else state
-
-    def drop_unsettled(
-        self, lease: Lease, model: str, batches: Mapping[str, Sequence[int]], upto: int
-    ) -> None:
-        """After settling: the records past the head in our own account's batch segments were
-        written ahead of deletions that did not happen; remove them (best effort: readers leave
-        them out anyway), so the segment holds only what the chain may point at."""
-        mine = f"{segment_prefix(model)}{self.account_key()}.{BATCH_MARK}"
-        for segment, seqs in batches.items():
+            self.write_head(lease, model, last, segment)
+        upto = int(last["seq"]) if last is not None else (head.seq if head else 0)
+        if segment.startswith(f"{segment_prefix(model)}{self.account_key()}.{BATCH_MARK}"):
+            seqs = [seq for seq, _ in records_in(tags)]
             unused = [{"seq": n} for n in sorted(seqs) if n > upto]
-            if segment.startswith(mine) and unused:
+            if unused:  # written ahead of deletions that did not happen: only the chain's stay
                 self.drop_batch(lease, segment, unused, whole=len(unused) == len(seqs))
+        return self.reads.model(model, fresh=True) if last is not None else state
 
     def happened(self, state: ModelState, record: Mapping[str, Any]) -> bool:
         if record.get("kind") == "delete":
@@ -355,10 +361,5 @@ class AuditStore:
                 return True
             return False
         return state.aliases.get(str(record.get("alias"))) == record.get("to")
-
-    def abandoned(self, state: ModelState, record: Mapping[str, Any]) -> bool:
-        """A deletion record whose version still exists: written ahead of a deletion that did
-        not happen (a batch cut short, a job that died before deleting)."""
-        return record.get("kind") == "delete" and not self.happened(state, record)
 
     # -- the lock -------------------------------------------------------------------------------------

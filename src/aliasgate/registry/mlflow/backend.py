@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import AliasgateError, conflict
+from aliasgate.errors import AliasgateError, AuthError, conflict
 from aliasgate.model import AliasOp, Move, Principal, Version
 from aliasgate.registry import one_move
 from aliasgate.registry.http import Transport
+from aliasgate.registry.mlflow import publish as publishing
 from aliasgate.registry.mlflow.audit_store import AuditStore
 from aliasgate.registry.mlflow.client import RestClient
 from aliasgate.registry.mlflow.deletes import BATCH_SIZE, Deletes
@@ -21,7 +22,7 @@ from aliasgate.registry.mlflow.settings import TLS_HINTS, Credentials, Settings
 if TYPE_CHECKING:  # pragma: no cover
     import requests
 
-    from aliasgate.registry import DeleteResult
+    from aliasgate.registry import DeleteResult, Published
 
 _UNIQUE_MARKERS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
 
@@ -103,6 +104,29 @@ class MlflowRegistry:
 
     def audit_log(self, model: str) -> audit.AuditLog:
         return self.store.audit_log(model)
+
+    # -- Publishes (``to: {model, alias}``): copy a version into another model -----------------------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return publishing.published_copy(self, source_model, number, dest_model)
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return publishing.publish(self, source_model, number, dest_model)
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the chain head and store it, under the model's lock (no alias moves)."""
+        with self.locks.locked(model) as (lease, state):
+            sealed = audit.seal(record, head_of_tags(state.tags))
+            written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
+            try:
+                self.store.write_head(lease, model, sealed, written[0])
+            except AuthError:  # may read the model, not write it: the record was never committed
+                self.store.drop_record(lease, written, sealed)
+                raise
+            except BaseException:
+                lease.abandoned = True  # settled by the next holder, as for a move
+                raise
+            return sealed
 
     # -- deletes ------------------------------------------------------------------------------------
 

@@ -4,9 +4,9 @@ A batch, under one lock: one re-read, every record sealed in order and written a
 new segment, then one version after another (re-read its aliases, delete it), stopping at the
 first that does not go, then one head write at the last deletion that happened. In order, so
 the deletions that happened are always a prefix of the records: a batch cut short or killed is
-settled by moving the head, never by re-sealing (the settler finds the segment by its name,
-``.b<head+1>-``). A holder that cannot commit leaves its lock to expire, so the next holder
-settles what it did.
+settled by moving the head, never by re-sealing (the settler finds the segment through the
+pending marker written before it, which names the batch's last record). A holder that cannot
+commit leaves its lock to expire, so the next holder settles what it did.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ class Deletes:
             except AliasgateError:
                 return results  # stored and happened: the next holder of the lock commits them
         self.store.drop_batch(lease, segment, sealed[done:], whole=done == 0)
+        if not done:
+            self.store.unmark(lease, model)
         return results
 
     def delete_in_order(

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aliasgate import audit
@@ -20,6 +20,7 @@ from aliasgate.registry.mlflow.client import int_or_none
 TAG_PREFIX = "aliasgate."
 AUDIT_PREFIX = "aliasgate.audit."
 HEAD_TAG = "aliasgate.audit.head"
+PENDING_TAG = "aliasgate.audit.pending"  # vouches for records written ahead (on the model: EDIT)
 SEGMENT_PREFIX = "aliasgate-audit."
 SEGMENT_SIZE = 100  # records per audit segment: MLflow reads every tag of a model it touches
 TAG_LIMIT = 5000
@@ -61,33 +62,6 @@ def read_record(tags: Mapping[str, str], seq: int) -> dict[str, Any] | None:
         return record
     except (ValueError, KeyError, zlib.error):
         return {"seq": seq, "hash": None, "unreadable": f"tag {AUDIT_PREFIX}{seq} cannot be decoded"}
-
-
-def links(record: Mapping[str, Any], head: audit.Head | None) -> bool:
-    """An intact record that continues the chain right after ``head``."""
-    return (
-        record.get("hash") == audit.digest(record)
-        and record.get("seq") == (head.seq if head else 0) + 1
-        and record.get("prev") == (head.hash if head else None)
-    )
-
-
-def chain(
-    candidates: Mapping[int, Sequence[dict[str, Any]]], head: audit.Head | None
-) -> list[dict[str, Any]]:
-    """Records 1..head, walking back from the head by hash: where a seq has several records (one
-    orphaned by a job that died before committing), the one the chain points at wins."""
-    chosen: dict[int, dict[str, Any]] = {}
-    expected = head.hash if head else None
-    for seq in range(head.seq if head else 0, 0, -1):
-        options = candidates.get(seq, [])
-        pick = next((r for r in options if r.get("hash") == expected), options[0] if options else None)
-        if pick is None:
-            expected = None  # missing: verification names it
-            continue
-        chosen[seq] = pick
-        expected = pick.get("prev")
-    return [chosen[seq] for seq in sorted(chosen)]
 
 
 def safe(name: str) -> str:
@@ -136,19 +110,27 @@ def segment_name(model: str, account: str, page: int) -> str:
 
 
 def segment_of_head(tags: Mapping[str, str]) -> str | None:
+    return _segment(tags.get(HEAD_TAG))
+
+
+def segment_of_pending(tags: Mapping[str, str]) -> str | None:
+    return _segment(tags.get(PENDING_TAG))
+
+
+def _segment(raw: str | None) -> str | None:
     try:
-        segment = json.loads(tags.get(HEAD_TAG) or "{}").get("segment")
+        segment = json.loads(raw or "{}").get("segment")
     except (ValueError, AttributeError):
         return None
     return str(segment) if segment else None
 
 
 def head_of_tags(tags: Mapping[str, str]) -> audit.Head | None:
-    raw = tags.get(HEAD_TAG)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return audit.Head(int(data["seq"]), str(data["hash"]))
-    except (ValueError, KeyError, TypeError):
-        return audit.Head(0, "unreadable")
+    return audit.decode_head(tags.get(HEAD_TAG))
+
+
+def pending_of_tags(tags: Mapping[str, str]) -> audit.Head | None:
+    """The newest record a holder vouched for before its change (None when unreadable: it vouches
+    for nothing)."""
+    marker = audit.decode_head(tags.get(PENDING_TAG))
+    return None if marker is None or marker.hash == audit.UNREADABLE else marker

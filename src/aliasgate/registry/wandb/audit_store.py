@@ -110,18 +110,29 @@ def find_carrier(p: Project, model: str, c: str, *, exclude: int | None = None) 
     )
 
 
+#: Said with every verification of a W&B chain.
+LIMITS = (
+    "on W&B the chain head is a line of the collection description, which every Member of the project "
+    "or registry may edit: a record is vouched for by those who may move the collection's ordinary "
+    "aliases, not only by the Admins who may move a protected one; W&B does not tell who wrote a "
+    "version's metadata"
+)
+
+
 def audit_log(p: Project, model: str) -> audit.AuditLog:
+    """The chain as the head in the collection description vouches for it: records planted in a
+    version's metadata by whoever may write it (a source project's members) are extras."""
     c = p.collection_name(model)
     chain = p.chain(c)
-    records: dict[str, dict[str, Any]] = {}
+    stored: list[audit.Stored] = []
     head: audit.Head | None = None
     for node in p.pages(gql.AUDIT, model, c):
         head = Collection.from_gql(node).head
         for edge in edges(node, "artifacts", model):
-            for rec in chain_records(json_object((edge.get("node") or {}).get("metadata")), chain):
-                records.setdefault(str(rec.get("hash")), rec)
-    ordered = sorted(records.values(), key=lambda r: (int(r.get("seq") or 0), str(r.get("hash"))))
-    return audit.AuditLog(c, ordered, head)
+            where = f"the metadata of {model}:{edge.get('version')}"
+            metadata = json_object((edge.get("node") or {}).get("metadata"))
+            stored += [audit.Stored(rec, where) for rec in chain_records(metadata, chain)]
+    return audit.AuditLog.vouched(c, stored, head, limits=LIMITS)
 
 
 def refuse_read_only(p: Project, model: str, carrier: Target, consequence: str, **where: Any) -> None:

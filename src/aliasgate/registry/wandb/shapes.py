@@ -83,17 +83,11 @@ class Collection:
     @property
     def head(self) -> audit.Head | None:
         found = HEAD_RE.findall(self.description)
-        if not found:
-            return None
-        try:
-            value = json.loads(found[-1])
-            return audit.Head(int(value["seq"]), str(value["hash"]))
-        except (ValueError, KeyError, TypeError):
-            return None
+        return audit.decode_head(found[-1]) if found else None
 
     def with_head(self, head: audit.Head) -> str:
         """The description with our head line replaced (or appended); the rest is the user's."""
-        line = f"{HEAD_MARKER} {json.dumps(head.as_dict(), sort_keys=True, separators=(',', ':'))}"
+        line = f"{HEAD_MARKER} {audit.encode_head(head)}"
         if HEAD_RE.search(self.description):
             return HEAD_RE.sub(lambda _: line, self.description)
         return f"{self.description.rstrip()}\n\n{line}" if self.description.strip() else line
