@@ -40,7 +40,7 @@ def main() -> None:
         capture_output=True,
     )
     typer = [py, "-c", "import typer"]
-    plan = [promote, "plan", "-p", "examples/promote.yaml"]
+    plan = [promote, "plan", "-p", "examples/aliasgate.yaml"]
     print(f"<!-- {load()}; python {sys.version.split()[0]}; {args.runs} pairs after 2 warm-ups -->")
     print("| A | A median (min–max) | B | B median (min–max) | A/B (median of pairs) | A peak RSS |")
     print("|---|---|---|---|---|---|")

@@ -75,7 +75,7 @@ class Demo:
     def registry(self) -> LocalRegistry:
         return LocalRegistry(self.db)
 
-    def policy(self, name: str = "promote.yaml") -> Path:
+    def policy(self, name: str = "aliasgate.yaml") -> Path:
         return self.path / "examples" / name
 
     def write(self, name: str, text: str) -> Path:

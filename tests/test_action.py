@@ -153,7 +153,7 @@ def test_constraints_pin_every_runtime_dependency() -> None:
 
 
 def test_plan_writes_summary_outputs_and_saved_plan(action: Runner, demo: Demo) -> None:
-    run = action({"command": "plan", "policy": "examples/promote.yaml"})
+    run = action({"command": "plan", "policy": "examples/aliasgate.yaml"})
     assert run.outcome == "success", run.raw
     assert run.outputs["exit-code"] == "0"
     assert run.outputs["changed"] == "false"
@@ -175,7 +175,7 @@ def test_plan_writes_summary_outputs_and_saved_plan(action: Runner, demo: Demo) 
 
 
 def test_apply_moves_the_alias_and_records_the_run(action: Runner, demo: Demo) -> None:
-    run = action({"command": "apply", "policy": "examples/promote.yaml"})
+    run = action({"command": "apply", "policy": "examples/aliasgate.yaml"})
     assert run.outcome == "success", run.raw
     assert run.outputs["changed"] == "true"
     assert run.outputs["exit-code"] == "0"
@@ -187,7 +187,7 @@ def test_apply_moves_the_alias_and_records_the_run(action: Runner, demo: Demo) -
     assert record["ci"]["run_url"] == "https://github.com/acme/models/actions/runs/4242/attempts/1"
     assert record["actor"] == "octocat"
     notices = [a for a in run.annotations if a.level == "notice"]
-    assert notices and notices[0].file == "examples/promote.yaml" and notices[0].line == 7
+    assert notices and notices[0].file == "examples/aliasgate.yaml" and notices[0].line == 7
     assert "## aliasgate apply" in run.summary
     assert '"v2 (was production)"' in run.summary and '"v4 (production)"' in run.summary
     assert "[run](https://github.com/acme/models/actions/runs/4242/attempts/1)" in run.summary
@@ -195,9 +195,9 @@ def test_apply_moves_the_alias_and_records_the_run(action: Runner, demo: Demo) -
 
 def test_dry_run_changes_nothing(action: Runner, demo: Demo) -> None:
     before = (aliases(demo), len(audit_records(demo)))
-    run = action({"command": "apply", "policy": "examples/promote.yaml", "dry-run": "true"})
+    run = action({"command": "apply", "policy": "examples/aliasgate.yaml", "dry-run": "true"})
     assert run.outcome == "success", run.raw
-    assert "promote apply -p examples/promote.yaml --dry-run" in run.step("run").stdout
+    assert "promote apply -p examples/aliasgate.yaml --dry-run" in run.step("run").stdout
     assert run.outputs["changed"] == "false"
     assert json.loads(run.outputs["moves"])[0]["target"] == 4  # what would move
     assert (aliases(demo), len(audit_records(demo))) == before
@@ -257,17 +257,17 @@ def test_invalid_policy_annotates_each_problem(action: Runner, demo: Demo) -> No
 
 def test_check_command_reports_every_file(action: Runner, demo: Demo) -> None:
     run = action(
-        {"command": "check", "policy": "examples/promote.yaml\nexamples/invalid/duplicate-rule.yaml"}
+        {"command": "check", "policy": "examples/aliasgate.yaml\nexamples/invalid/duplicate-rule.yaml"}
     )
     assert run.outcome == "failure"
     assert run.outputs["exit-code"] == "2"
     assert "## aliasgate check" in run.summary
-    assert "`examples/promote.yaml` | ✅" in run.summary
+    assert "`examples/aliasgate.yaml` | ✅" in run.summary
     assert any(a.file == "examples/invalid/duplicate-rule.yaml" for a in run.annotations)
 
 
 def test_rollback_through_the_action(action: Runner, demo: Demo) -> None:
-    assert action({"command": "apply", "policy": "examples/promote.yaml"}).outcome == "success"
+    assert action({"command": "apply", "policy": "examples/aliasgate.yaml"}).outcome == "success"
     run = action(
         {
             "command": "rollback",
@@ -287,7 +287,7 @@ def test_rollback_through_the_action(action: Runner, demo: Demo) -> None:
 
 
 def test_rollback_dry_run_changes_nothing(action: Runner, demo: Demo) -> None:
-    assert action({"command": "apply", "policy": "examples/promote.yaml"}).outcome == "success"
+    assert action({"command": "apply", "policy": "examples/aliasgate.yaml"}).outcome == "success"
     before = audit_records(demo)
     run = action(
         {"command": "rollback", "model": "bert-classifier", "alias": "production", "dry-run": "true"}
@@ -306,9 +306,9 @@ def test_report_command_writes_the_model_report(action: Runner, demo: Demo) -> N
 
 
 def test_apply_saved_plan_through_plan_file(action: Runner, demo: Demo) -> None:
-    planned = action({"command": "plan", "policy": "examples/promote.yaml"})
+    planned = action({"command": "plan", "policy": "examples/aliasgate.yaml"})
     run = action(
-        {"command": "apply", "plan-file": planned.outputs["plan"], "policy": "examples/promote.yaml"}
+        {"command": "apply", "plan-file": planned.outputs["plan"], "policy": "examples/aliasgate.yaml"}
     )
     assert run.outcome == "success", run.raw
     assert aliases(demo)["production"] == 4
@@ -386,7 +386,7 @@ def test_native_ttl_reaches_cleanup_only() -> None:
     ],
 )
 def test_bad_inputs_fail_with_an_annotation(action: Runner, with_: dict[str, str], message: str) -> None:
-    run = action({**with_, "policy": "examples/promote.yaml"})
+    run = action({**with_, "policy": "examples/aliasgate.yaml"})
     assert run.outcome == "failure"
     assert run.outputs["exit-code"] == "2"
     (error,) = [a for a in run.annotations if a.level == "error"]
@@ -415,7 +415,7 @@ def test_registry_url_password_is_masked_before_anything_prints(action: Runner, 
 
     password = "url@pa+ss-" + "q7Z" * 4
     registry = f"mlflow+http://svc:{password}@127.0.0.1:9"  # nothing listens: the run fails (exit 1)
-    run = action({"command": "apply", "policy": "examples/promote.yaml", "registry": registry})
+    run = action({"command": "apply", "policy": "examples/aliasgate.yaml", "registry": registry})
     assert run.outputs["exit-code"] == "1"
     basic = base64.b64encode(f"svc:{password}".encode()).decode()
     assert password in run.masks and basic in run.masks
@@ -456,12 +456,12 @@ def test_action_against_mlflow_with_basic_auth(mlflow_auth_demo: Any, tmp_path: 
     account = seeded.accounts["EDIT"]
     workspace = tmp_path / "ws"
     (workspace / "policies").mkdir(parents=True)
-    text = (ROOT / "examples" / "promote.yaml").read_text(encoding="utf-8")
+    text = (ROOT / "examples" / "aliasgate.yaml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^registry: .*$", "", text)
     text = text.replace("bert-tokenizer", seeded.tokenizer).replace(
         "model: bert-classifier", f"model: {seeded.classifier}"
     )
-    (workspace / "policies" / "promote.yaml").write_text(text, encoding="utf-8")
+    (workspace / "policies" / "aliasgate.yaml").write_text(text, encoding="utf-8")
     before = seeded.aliases(seeded.classifier)
 
     def run(**with_: str) -> ActionRun:
@@ -506,7 +506,7 @@ def test_action_against_mlflow_read_only_account_fails_cleanly(mlflow_auth_demo:
     account = seeded.accounts["READ"]
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    text = (ROOT / "examples" / "promote.yaml").read_text(encoding="utf-8")
+    text = (ROOT / "examples" / "aliasgate.yaml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^registry: .*$", "", text)
     text = text.replace("bert-tokenizer", seeded.tokenizer).replace(
         "model: bert-classifier", f"model: {seeded.classifier}"
@@ -554,7 +554,7 @@ def test_install_step_builds_its_own_venv_from_the_action_path(demo: Demo, tmp_p
     env.pop("VIRTUAL_ENV", None)
     run = run_action(
         action_dir,
-        {"command": "apply", "policy": "examples/promote.yaml", "python": sys.executable, "token": TOKEN},
+        {"command": "apply", "policy": "examples/aliasgate.yaml", "python": sys.executable, "token": TOKEN},
         workspace=demo.path,
         temp=tmp_path / "runner-temp",
         env=env,
@@ -596,7 +596,7 @@ def test_install_step_builds_its_own_venv_from_the_action_path(demo: Demo, tmp_p
     built = os.stat(venv / ".aliasgate-ready").st_mtime_ns
     again = run_action(
         action_dir,
-        {"command": "plan", "policy": "examples/promote.yaml", "python": sys.executable},
+        {"command": "plan", "policy": "examples/aliasgate.yaml", "python": sys.executable},
         workspace=demo.path,
         temp=tmp_path / "runner-temp",
         env=env,

@@ -95,6 +95,9 @@ def test_mlflow_walkthrough_seeds_plans_applies_and_cleans_up(
         assert done.returncode == 0, (step, done.stdout, done.stderr)
         outputs.append(done.stdout)
     plan, apply, history, cleanup = outputs
+    # `promote --dry-run` in the example's folder plans its default policy (aliasgate.yaml), no -p
+    again = run(PROMOTE, "--dry-run", cwd=work / "mlflow", env=env)
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
     assert "PASS derived from bert-tokenizer:production" in plan
     assert "move bert-classifier:production v2 -> v4" in plan
     assert "applied ship-classifier" in apply
@@ -176,6 +179,9 @@ def test_wandb_example_runs_unchanged_against_the_double(
     applied = run(PROMOTE, "apply", cwd=work, env=clean_env(HOME=str(tmp_path), **wandb_world.env(CI_KEY)))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert wandb_world.state.holder(registry, "bert-classifier", "production") == 4
+    # `promote --dry-run` in the example's folder plans its default policy (aliasgate.yaml), no -p
+    again = run(PROMOTE, "--dry-run", cwd=work, env=clean_env(HOME=str(tmp_path), **wandb_world.env(CI_KEY)))
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
 
 
 # -- docs/github-actions.md ----------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def test_history_shows_the_deletions(scenario: Scenario, cli: Any) -> None:
 
 
 def test_bad_input_exits_2(scenario: Scenario, cli: Any, tmp_path: Path) -> None:
-    no_rules = tmp_path / "promote.yaml"
+    no_rules = tmp_path / "aliasgate.yaml"
     no_rules.write_text("version: 1\npromotions: []\n", encoding="utf-8")
     run = cli("cleanup", "-p", str(no_rules), "-r", scenario.uri)
     assert run.code == 2 and "has no `retention:` rules" in run.stderr

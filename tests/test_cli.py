@@ -217,7 +217,7 @@ def test_missing_default_policy_names_where_it_looked_and_what_is_nearby(demo: D
     r = cli("plan")
     assert r.code == 2
     assert f"looked for {demo.path / 'aliasgate.yaml'}" in r.stderr
-    assert "policies nearby: " in r.stderr and "examples/promote.yaml" in r.stderr
+    assert "policies nearby: " in r.stderr and "examples/aliasgate.yaml" in r.stderr
     assert "without -p" in r.stderr
     r = cli("plan", "-p", "nope.yaml")
     assert r.code == 2 and "pass -p" not in r.stderr and "without -p" not in r.stderr

@@ -37,6 +37,6 @@ def test_invalid_example_fails_with_documented_message(cli, path: Path) -> None:
 
 def test_demo_registry_and_example_policies_plan(demo, cli) -> None:  # type: ignore[no-untyped-def]
     """The example policies run against the demo registry (the guarded one is blocked: wrong principal)."""
-    assert cli("plan", "-p", str(demo.policy("promote.yaml"))).code == 0
+    assert cli("plan", "-p", str(demo.policy("aliasgate.yaml"))).code == 0
     guarded = cli("plan", "-p", str(demo.policy("guarded.yaml")))
     assert guarded.code == 3 and "may not apply this rule" in guarded.stdout

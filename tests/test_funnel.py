@@ -19,16 +19,16 @@ TRACEBACK = "Traceback (most recent call last)"
 
 # Every command with arguments that get it past parsing (to dispatch).
 COMMANDS: dict[str, list[str]] = {
-    "plan": ["plan", "-p", "examples/promote.yaml"],
-    "apply": ["apply", "-p", "examples/promote.yaml", "--dry-run"],
-    "check": ["check", "examples/promote.yaml"],
+    "plan": ["plan", "-p", "examples/aliasgate.yaml"],
+    "apply": ["apply", "-p", "examples/aliasgate.yaml", "--dry-run"],
+    "check": ["check", "examples/aliasgate.yaml"],
     "status": ["status", "bert-classifier"],
     "history": ["history", "bert-classifier"],
     "report": ["report", "bert-classifier"],
     "rollback": ["rollback", "bert-classifier", "production", "--dry-run"],
-    "cleanup": ["cleanup", "-p", "examples/promote.yaml", "--dry-run"],
+    "cleanup": ["cleanup", "-p", "examples/aliasgate.yaml", "--dry-run"],
     "whoami": ["whoami"],
-    "notify": ["notify", "--test", "-p", "examples/promote.yaml"],
+    "notify": ["notify", "--test", "-p", "examples/aliasgate.yaml"],
     "schema": ["schema"],
     "registry init": ["registry", "init"],
     "registry create-model": ["registry", "create-model", "m"],
@@ -97,7 +97,7 @@ def test_traceback_option_prints_it_redacted_and_keeps_the_exit_code(
 
 
 def test_bad_output_path_is_exit_2(demo: Demo, cli: Any) -> None:
-    r = cli("plan", "-p", "examples/promote.yaml", "-o", str(demo.path / "no" / "such" / "dir" / "plan.json"))
+    r = cli("plan", "-p", "examples/aliasgate.yaml", "-o", str(demo.path / "no" / "such" / "dir" / "plan.json"))
     assert r.code == 2, r.output
     assert "error: cannot write the plan to" in r.stderr and TRACEBACK not in r.output
     r = cli("registry", "export", "-o", str(demo.path))  # a directory
@@ -145,7 +145,7 @@ def test_unwritable_github_file_is_a_clear_error(name: str, key: str, demo: Demo
 
 
 def _action_env(demo: Demo, **extra: str) -> dict[str, str]:
-    env = {**_gh_env(demo), "INPUT_COMMAND": "plan", "INPUT_POLICY": "examples/promote.yaml", **extra}
+    env = {**_gh_env(demo), "INPUT_COMMAND": "plan", "INPUT_POLICY": "examples/aliasgate.yaml", **extra}
     return env
 
 

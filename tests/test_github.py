@@ -202,7 +202,7 @@ def test_plan_on_github_sets_outputs_including_the_saved_plan(demo: Demo, tmp_pa
     from tests.conftest import run_promote
 
     env = gh_env(demo.path)
-    r = run_promote("plan", "-p", "examples/promote.yaml", "-o", "plan.json", cwd=demo.path, env=env)
+    r = run_promote("plan", "-p", "examples/aliasgate.yaml", "-o", "plan.json", cwd=demo.path, env=env)
     assert r.code == 0, r.output
     outputs = parse_file_command((demo.path / "github_output").read_text())
     assert outputs["plan"] == "plan.json" and (demo.path / "plan.json").is_file()
@@ -217,11 +217,11 @@ def test_stale_saved_plan_is_an_error_annotation(demo: Demo, cli: Any) -> None:
 
     env = gh_env(demo.path)
     assert (
-        run_promote("plan", "-p", "examples/promote.yaml", "-o", "plan.json", cwd=demo.path, env=env).code
+        run_promote("plan", "-p", "examples/aliasgate.yaml", "-o", "plan.json", cwd=demo.path, env=env).code
         == 0
     )
     assert cli("registry", "set-alias", "bert-classifier", "production", "v3").code == 0
-    r = run_promote("apply", "plan.json", "-p", "examples/promote.yaml", cwd=demo.path, env=env)
+    r = run_promote("apply", "plan.json", "-p", "examples/aliasgate.yaml", cwd=demo.path, env=env)
     assert r.code == 4
     annotations, _, _ = commands(r.stderr)
     (error,) = [a for a in annotations if a.level == "error"]
@@ -244,7 +244,7 @@ def test_policy_errors_point_at_file_line_and_column(demo: Demo) -> None:
 def test_nothing_github_happens_off_github(demo: Demo) -> None:
     from tests.conftest import clean_env, run_promote
 
-    r = run_promote("plan", "-p", "examples/promote.yaml", cwd=demo.path, env=clean_env())
+    r = run_promote("plan", "-p", "examples/aliasgate.yaml", cwd=demo.path, env=clean_env())
     assert r.code == 0 and "::" not in r.output
 
 

@@ -23,7 +23,7 @@ from tests.servers.mlflow_server import Account, MlflowServer
 
 pytestmark = pytest.mark.mlflow
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "promote.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "aliasgate.yaml"
 
 
 def policy_for(demo: SeededDemo, tmp_path: Path, source: Path = EXAMPLE) -> Path:
@@ -317,7 +317,7 @@ def unprefixed_mlflow_demo(mlflow_server: MlflowServer) -> SeededDemo:
 def test_the_example_policy_runs_unchanged_on_embedded_and_mlflow(
     demo: Demo, unprefixed_mlflow_demo: SeededDemo
 ) -> None:
-    policy = str(demo.policy("promote.yaml"))
+    policy = str(demo.policy("aliasgate.yaml"))
     results = {}
     for name, uri in (("embedded", demo.uri), ("mlflow", unprefixed_mlflow_demo.uri)):
         planned = promote("plan", "-p", policy, "--registry", uri, "--json", cwd=demo.path)

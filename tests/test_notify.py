@@ -29,7 +29,7 @@ SLACK = "{slack_env: SLACK_URL}"
 
 
 def policy(demo: Demo, *targets: str, gates: str = "") -> Path:
-    """examples/promote.yaml with ``notify:`` targets (and, for a blocked run, a gate that fails)."""
+    """examples/aliasgate.yaml with ``notify:`` targets (and, for a blocked run, a gate that fails)."""
     text = demo.policy().read_text(encoding="utf-8")
     if gates:
         text = text.replace("      - {max_age: 14d}", f"      - {{max_age: 14d}}\n{gates}")

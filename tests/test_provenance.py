@@ -96,8 +96,8 @@ def test_no_secret_looking_value_lands_in_a_record(repo: Path, demo, cli, monkey
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/ml")
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     # a policy inside a git repository whose remote URL carries a token
-    shutil.copy(demo.policy(), repo / "promote.yaml")
-    run = cli("apply", "-p", str(repo / "promote.yaml"), "--registry", demo.uri)
+    shutil.copy(demo.policy(), repo / "aliasgate.yaml")
+    run = cli("apply", "-p", str(repo / "aliasgate.yaml"), "--registry", demo.uri)
     assert run.code == 0, run.output
     records = demo.registry().audit_log("bert-classifier").records
     text = json.dumps(records) + run.output
@@ -106,11 +106,11 @@ def test_no_secret_looking_value_lands_in_a_record(repo: Path, demo, cli, monkey
     assert "ghs_abcdefghijklmnopqrstuvwxyz0123" not in text
     rec = records[-1]
     assert rec["git"]["commit"] == git(repo, "rev-parse", "HEAD")
-    assert rec["git"]["policy_dirty"] is True  # promote.yaml is untracked: not the committed policy
+    assert rec["git"]["policy_dirty"] is True  # aliasgate.yaml is untracked: not the committed policy
     assert rec["ci"]["run_url"].endswith("/acme/ml/actions/runs/77") and rec["actor"] == "octocat"
     assert (
         rec["policy"]["sha256"]
-        == __import__("hashlib").sha256((repo / "promote.yaml").read_bytes()).hexdigest()
+        == __import__("hashlib").sha256((repo / "aliasgate.yaml").read_bytes()).hexdigest()
     )
 
 

@@ -51,9 +51,10 @@ def test_quick_start_promotion_runs(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, (step, proc.stdout, proc.stderr)
         outputs.append(proc.stdout)
-    assert "move bert-classifier:production v2 -> v4" in outputs[1]
-    assert "applied ship-classifier" in outputs[2]
-    assert "intact" in outputs[3]
+    assert "would delete 2 version(s)" in outputs[1]  # cleanup --dry-run
+    assert "move bert-classifier:production v2 -> v4" in outputs[2]  # promote --dry-run
+    assert "applied ship-classifier" in outputs[3]
+    assert "intact" in outputs[4]
 
 
 # -- the two commands verbatim, from a fresh clone with an empty HOME (as CI runs them) ---------------------
@@ -215,7 +216,7 @@ def test_first_use_install_progress_is_not_swallowed_by_pytest(tmp_path: Path) -
 def test_parsed_policy_cache_lives_where_the_readme_says(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "`~/.cache/aliasgate/policies/`" in readme and "PROMOTE_NO_CACHE=1" in readme
-    policy = EXAMPLES / "promote.yaml"
+    policy = EXAMPLES / "aliasgate.yaml"
 
     def check(home: Path, **extra: str) -> list[Path]:
         """`promote plan` of the quick-start policy with this HOME: the JSON files it left there."""

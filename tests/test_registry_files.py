@@ -60,8 +60,8 @@ def registry(tmp_path: Path, cli: Any) -> Path:
 
 
 def test_replace_refuses_the_policy_file(tmp_path: Path, cli: Any) -> None:
-    policy = tmp_path / "promote.yaml"
-    policy.write_text((EXAMPLES / "promote.yaml").read_text())
+    policy = tmp_path / "aliasgate.yaml"
+    policy.write_text((EXAMPLES / "aliasgate.yaml").read_text())
     before = snapshot(tmp_path)
     run = cli("registry", "import", "--replace", SEED, "--registry", f"local:{policy}")
     refused(run, f"{policy} is not an aliasgate registry")
@@ -182,8 +182,8 @@ def test_a_link_as_the_registry_of_a_policy_is_refused_by_plan_too(tmp_path: Pat
     victim.write_text("precious\n")
     (tmp_path / ".aliasgate").mkdir()
     (tmp_path / ".aliasgate" / "registry.db").symlink_to(victim)
-    policy = tmp_path / "promote.yaml"
-    policy.write_text((EXAMPLES / "promote.yaml").read_text())
+    policy = tmp_path / "aliasgate.yaml"
+    policy.write_text((EXAMPLES / "aliasgate.yaml").read_text())
     run = run_promote("plan", "-p", str(policy), cwd=tmp_path)
     refused(run, "symbolic link")
     assert victim.read_text() == "precious\n"

@@ -156,9 +156,10 @@ def test_the_wheel_runs_the_quick_start_from_a_fresh_venv(dist: Path, tmp_path: 
         done = run(bin_ / "promote", *argv[1:], cwd=work, env=env, timeout=120)
         assert done.returncode == 0, (step, done.stdout, done.stderr)
         outputs.append(done.stdout)
-    assert "move bert-classifier:production v2 -> v4" in outputs[1]
-    assert "applied ship-classifier" in outputs[2]
-    assert "intact" in outputs[3]
+    assert "would delete 2 version(s)" in outputs[1]  # cleanup --dry-run
+    assert "move bert-classifier:production v2 -> v4" in outputs[2]  # promote --dry-run
+    assert "applied ship-classifier" in outputs[3]
+    assert "intact" in outputs[4]
     # the schema the wheel ships is the one the policies are checked against
     shown = run(bin_ / "promote", "schema", env=env, cwd=tmp_path)
     assert json.loads(shown.stdout) == json.loads(SCHEMA.read_text(encoding="utf-8"))
@@ -227,7 +228,7 @@ def test_action_runs_the_code_of_its_own_ref_not_an_earlier_install(demo: Demo, 
     def use(action_dir: Path) -> str:
         done = run_action(
             action_dir,
-            {"command": "check", "policy": "examples/promote.yaml", "python": sys.executable},
+            {"command": "check", "policy": "examples/aliasgate.yaml", "python": sys.executable},
             workspace=demo.path,
             temp=tmp_path / "runner-temp",
             env=env,

@@ -16,14 +16,21 @@ from tests.conftest import EXAMPLES, PROMOTE, clean_env
 QUICK_START = [
     "registry import --replace demo-registry.yaml",
     "cleanup --dry-run -p cleanup.yaml",
-    "plan -p promote.yaml",
-    "apply -p promote.yaml",
+    "--dry-run",
+    "apply",
     "history bert-classifier --verify",
 ]
 GOES = {VersionId("bert-classifier", 1), VersionId("bert-classifier", 3)}
 DEMO = {VersionId("bert-classifier", n) for n in (1, 2, 3, 4)} | {
     VersionId("bert-tokenizer", n) for n in (1, 2)
 }
+
+
+def test_quick_start_is_the_readmes() -> None:
+    from tests.test_readme import _bash_blocks
+
+    steps = [s.strip() for s in _bash_blocks()[0].split("&&")][3:]
+    assert [s.removeprefix("../.venv/bin/promote ") for s in steps] == QUICK_START
 
 
 def _row(out: str, model: str, version: str) -> str:
@@ -77,7 +84,7 @@ def test_the_cleanup_deletes_exactly_those_versions_with_audit_records(demo: Any
     assert deleted == GOES
     assert all(audit.verify(reg.audit_log(m)).ok for m in reg.models())
     # the promotion still works afterwards: production v2 -> v4 (v2 held production: it stayed)
-    assert cli("apply", "-p", str(demo.policy("promote.yaml"))).code == 0
+    assert cli("apply", "-p", str(demo.policy("aliasgate.yaml"))).code == 0
     assert reg.aliases("bert-classifier")["production"] == 4
 
 

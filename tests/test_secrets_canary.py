@@ -92,10 +92,10 @@ def _files_existing(base: Path) -> list[Path]:
 
 
 LOCAL_COMMANDS = [
-    ["plan", "-p", "examples/promote.yaml", "-o", "plan.json"],
-    ["apply", "-p", "examples/promote.yaml", "--dry-run"],
+    ["plan", "-p", "examples/aliasgate.yaml", "-o", "plan.json"],
+    ["apply", "-p", "examples/aliasgate.yaml", "--dry-run"],
     ["apply", "plan.json"],
-    ["check", "examples/promote.yaml", "examples/invalid/unknown-comparison.yaml"],
+    ["check", "examples/aliasgate.yaml", "examples/invalid/unknown-comparison.yaml"],
     ["status", "bert-classifier"],
     ["history", "bert-classifier", "--verify"],
     ["report", "bert-classifier"],

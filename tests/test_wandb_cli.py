@@ -3,7 +3,7 @@
 Plan -> apply -> history -> rollback; a dry run sends no mutation; a rejected key
 is exit 1 naming WANDB_API_KEY; a Member moving a protected alias is exit 1 and
 changes nothing; a writer that moves the alias between our read and our write is
-exit 4; and examples/promote.yaml runs unchanged on the embedded registry and W&B.
+exit 4; and examples/aliasgate.yaml runs unchanged on the embedded registry and W&B.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_saved_plan_is_refused_when_the_alias_moved(wandb_world: WandbWorld, wan
 def test_same_example_policy_runs_unchanged_on_embedded_and_w_and_b(
     wandb_world: WandbWorld, wandb_cli, demo
 ) -> None:  # type: ignore[no-untyped-def]
-    policy = str(demo.policy())  # examples/promote.yaml; demo seeded the embedded registry
+    policy = str(demo.policy())  # examples/aliasgate.yaml; demo seeded the embedded registry
     outcomes = {}
     for uri in (demo.uri, PROJECT, REGISTRY):
         plan = wandb_cli("plan", "-p", policy, "--registry", uri, "--json")

@@ -206,7 +206,7 @@ def test_a_personal_entity_in_no_organization_gets_a_clear_message(
 @pytest.mark.parametrize(
     ("field", "command"),
     [
-        ("ArtifactCollection.artifacts", ["plan", "-p", "examples/promote.yaml"]),
+        ("ArtifactCollection.artifacts", ["plan", "-p", "examples/aliasgate.yaml"]),
         ("ArtifactCollection.artifacts", ["history", MODEL, "--verify"]),
         ("ArtifactCollectionMembership.artifact", ["rollback", MODEL, "production"]),
         ("ArtifactCollectionMembership.versionIndex", ["rollback", MODEL, "production"]),
@@ -215,7 +215,7 @@ def test_a_personal_entity_in_no_organization_gets_a_clear_message(
 def test_a_null_where_the_sdk_allows_one_is_a_clean_error(
     wandb_world: WandbWorld, wandb_cli, demo, field: str, command: list[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    assert wandb_cli("apply", "-p", "examples/promote.yaml", "--registry", PROJECT).code == 0
+    assert wandb_cli("apply", "-p", "examples/aliasgate.yaml", "--registry", PROJECT).code == 0
     before = len(wandb_world.journal.mutations())
     wandb_world.state.nulls.add(field)
     run = wandb_cli(*command, "--registry", PROJECT)

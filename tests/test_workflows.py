@@ -376,7 +376,7 @@ def test_pre_commit_hook_runs_promote_check() -> None:
 def test_pre_commit_hook_entry_checks_files_like_pre_commit_would(tmp_path: Path) -> None:
     """pre-commit runs `entry` with the matching file names appended: good passes, bad fails."""
     (hook,) = yaml.safe_load(HOOKS.read_text(encoding="utf-8"))
-    good, bad = ROOT / "examples" / "promote.yaml", ROOT / "examples" / "invalid" / "wrong-type.yaml"
+    good, bad = ROOT / "examples" / "aliasgate.yaml", ROOT / "examples" / "invalid" / "wrong-type.yaml"
     argv = [str(BIN / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
     assert run(*argv, str(good)).returncode == 0
     failed = run(*argv, str(good), str(bad))
