@@ -163,6 +163,20 @@ class NativeTtl(Protocol):
         ...
 
 
+@runtime_checkable
+class AppendsRecords(Protocol):
+    """Optional: append a record that moves nothing (an approval, its revocation, a TTL change)
+    to a model's hash chain, under the same lock or transaction as a move's record, so it has
+    exactly the audit trail's integrity. The embedded registry, MLflow and W&B implement it."""
+
+    uri: str
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the model's chain head and store it; returns the sealed record.
+        NotFound if no such model; AuthError when this account may not extend the chain."""
+        ...
+
+
 # scheme -> module; each module exposes ``open(uri: str, options: Mapping) -> Registry``.
 BACKENDS: dict[str, str] = {
     "local": "aliasgate.registry.local",

@@ -356,6 +356,11 @@ class LocalRegistry:
                     results.append(exc)
         return results
 
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A record that moves nothing (an approval, a revocation), in its own transaction."""
+        with self._write() as conn:
+            return self._append(conn, self._model_id(conn, model), record)
+
     def _delete(
         self, conn: sqlite3.Connection, model: str, mid: int, number: int, record: Mapping[str, Any]
     ) -> dict[str, Any]:
