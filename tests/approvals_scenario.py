@@ -97,7 +97,9 @@ def approve_as(
 ) -> list[dict[str, Any]]:
     saved = api.read_plan(b.workdir / plan, _policy(b))
     with b.connect(role) as s:
-        run = approving.approve(s, saved, rules=None, comment=f"by {role}", revoke=revoke, now=now or utcnow())
+        run = approving.approve(
+            s, saved, rules=None, comment=f"by {role}", revoke=revoke, now=now or utcnow()
+        )
     return run.records
 
 
@@ -234,7 +236,11 @@ def soak(b: Backend) -> None:
         return gate_of(p, "soak")
 
     g = gate_at(23)
-    assert not g.passed and "23h < 24h" in g.detail and g.observed["since"].startswith(base.strftime("%Y-%m-%dT%H:%M"))
+    assert (
+        not g.passed
+        and "23h < 24h" in g.detail
+        and g.observed["since"].startswith(base.strftime("%Y-%m-%dT%H:%M"))
+    )
     assert gate_at(25).passed
     move_staging(b, 4, base + timedelta(hours=26))  # left ...
     move_staging(b, 3, base + timedelta(hours=27))  # ... and came back: the soak starts again
