@@ -3,7 +3,7 @@
 Usage: python benchmarks/mlflow_latency.py [--calls 30] [--workers 1 4]
 
 Why: the MLflow backend sends ``Connection: close`` on plain http and keeps connections on
-https (src/aliasgate/registry/mlflow.py, ``Settings``). This measures the reason on real
+https (src/aliasgate/registry/mlflow/settings.py, ``Settings``). This measures the reason on real
 servers: median milliseconds per request of one ``requests.Session``, alternating keep-alive
 and ``Connection: close`` rounds (A B A B), for a read and a write, plus the basic-auth app
 with ``auth_cache_ttl_seconds`` set (as the tests run it). Prints Markdown.

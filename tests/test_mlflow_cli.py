@@ -13,7 +13,8 @@ import pytest
 
 from aliasgate import audit
 from aliasgate.registry import open_registry
-from aliasgate.registry.mlflow import GEN_TAG, _lock_name
+from aliasgate.registry.mlflow import GEN_TAG
+from aliasgate.registry.mlflow import lock_name as _lock_name
 from tests.conftest import PROMOTE, Demo, Run, clean_env, run_promote
 from tests.mlflow_fixtures import DEMO_SEED, SeededDemo
 from tests.servers import mlflow_seed

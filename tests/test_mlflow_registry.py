@@ -18,8 +18,12 @@ from aliasgate.registry.mlflow import (
     HEAD_TAG,
     TAG_LIMIT,
     MlflowRegistry,
-    _base_url,
-    _lock_name,
+)
+from aliasgate.registry.mlflow import (
+    base_url as _base_url,
+)
+from aliasgate.registry.mlflow import (
+    lock_name as _lock_name,
 )
 from tests.mlflow_fixtures import SeededDemo
 from tests.servers.mlflow_proxy import RecordingProxy
@@ -243,9 +247,9 @@ def test_move_is_audited_in_mlflow_with_six_requests(
 
 def test_audit_segments_stay_small(mlflow_demo: SeededDemo, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLflow reads every tag of a model it touches, so records go into bounded segments."""
-    from aliasgate.registry import mlflow as backend
+    from aliasgate.registry.mlflow import records
 
-    monkeypatch.setattr(backend, "SEGMENT_SIZE", 2)
+    monkeypatch.setattr(records, "SEGMENT_SIZE", 2)
     clf = mlflow_demo.classifier
     reg = open_registry(mlflow_demo.uri)
     holder = 2
@@ -626,10 +630,10 @@ def _live(demo: SeededDemo) -> list[int]:
 def recheck(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways a batch re-reads aliases: one registered-models/get per two deletions (models of
     up to PAIRED_RECHECK_UP_TO versions), or one model-versions/get per deletion (larger ones)."""
-    from aliasgate.registry import mlflow as backend
+    from aliasgate.registry.mlflow import deletes
 
     if request.param == "each":
-        monkeypatch.setattr(backend, "PAIRED_RECHECK_UP_TO", 0)
+        monkeypatch.setattr(deletes, "PAIRED_RECHECK_UP_TO", 0)
     return str(request.param)
 
 

@@ -152,12 +152,16 @@ def read_plan(path: str | Path, policy: str | Path | None) -> SavedPlanInput:
     """A saved plan, checked (shape, id, signature) and paired with the policy ``apply`` trusts
     (its own signed copy, else the policy file given to ``apply``, whose hash must match)."""
     from aliasgate import planconfirm, planfile
-    from aliasgate.commands import find_policy
+    from aliasgate.commands import DEFAULT_POLICY, find_policy
 
     saved = planfile.read(path, key=planfile.plan_key())
     if saved.signed and saved.policy_text is not None:
         return SavedPlanInput(saved, planconfirm.trusted_policy(saved, ""))
-    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, find_policy(policy)))
+    try:
+        trusted_path: str | Path = find_policy(policy)
+    except InvalidInput:  # trusted_policy says what a saved plan needs, and how to sign one
+        trusted_path = policy if policy is not None else DEFAULT_POLICY
+    return SavedPlanInput(saved, planconfirm.trusted_policy(saved, trusted_path))
 
 
 @dataclass

@@ -110,6 +110,11 @@ class AuthError(RegistryError):
     """401/403: names the account and the permission missing, never the secret."""
 
 
+class OutcomeUnknown(RegistryError):
+    """A write neither confirmed nor refused, and not readable back: whether it happened is not
+    known; its audit record is left for whoever holds the lock next to settle."""
+
+
 class AuditError(AliasgateError):
     """The audit chain is broken (edited or deleted record)."""
 

@@ -8,6 +8,10 @@ cleanup engine check between steps (and that their waits wake on): they undo a
 partial bundle or let in-flight deletions finish, write the records of what
 happened, and return. A second signal stops at once.
 
+Waiting is not a step: code that only waits (for a registry lock, with nothing of its own in
+flight) sleeps through :func:`pause`, which wakes as soon as a stop is requested, so a
+cancelled job does not linger for the whole wait.
+
 This is the one place that installs signal handlers.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -55,6 +60,26 @@ class _Never(StopFlag):
 
 NEVER: StopFlag = _Never()
 
+_open: list[StopFlag] = []  # the flags of the deferred() blocks now open
+
+
+def requested() -> bool:
+    """True once a stop was requested in an open :func:`deferred` block (any thread may ask)."""
+    return any(flag.requested for flag in list(_open))
+
+
+def pause(seconds: float) -> bool:
+    """Sleep ``seconds``, waking early when a stop is requested: True when one was (at once if
+    it was requested before). Outside a :func:`deferred` block, a plain sleep."""
+    flags = list(_open)
+    if not flags:
+        time.sleep(seconds)
+        return False
+    if requested():
+        return True
+    flags[-1].wait(seconds)
+    return requested()
+
 
 @contextmanager
 def deferred(also: threading.Event | None = None) -> Iterator[StopFlag]:
@@ -76,8 +101,10 @@ def deferred(also: threading.Event | None = None) -> Iterator[StopFlag]:
 
     for s in previous:
         signal.signal(s, handler)
+    _open.append(flag)
     try:
         yield flag
     finally:
+        _open.remove(flag)
         for s, h in previous.items():
             signal.signal(s, h)

@@ -4,12 +4,19 @@ Tests point ``--registry`` at the proxy to see exactly which requests a command 
 (``plan`` and ``apply --dry-run`` must send no mutating request), to pause a request so a
 process can be killed in the middle of a move, or to answer one request with a response the
 real server is known to give under a race (the 400 ``UNIQUE constraint failed`` of concurrent
-first alias creation). Everything else is forwarded unchanged to the real server.
+first alias creation), or to let a request land and then lose its reply (``lose``: the
+connection closes with no answer, or a 5xx replaces the real one). Everything else is
+forwarded unchanged to the real server.
+
+Several proxies may share one ``order`` lock: the lock and audit requests they forward then
+reach MLflow one at a time, each numbered (``Recorded.index``) in the order MLflow saw them,
+so a test running one proxy per job can tell which job did what, and when.
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +43,8 @@ class Recorded:
     query: str
     status: int
     body: bytes = b""
+    index: int = -1  # order among the requests of proxies sharing an ``order`` lock
+    lost: bool = False  # forwarded, and its reply then withheld or replaced
 
     @property
     def mutating(self) -> bool:
@@ -52,6 +61,7 @@ class _Rule:
     reached: threading.Event = field(default_factory=threading.Event)
     dropped: bool = False
     after: int = 0  # matching requests to let through before the rule applies
+    lose: bool = False  # forward, then close without answering (or answer ``status``)
 
 
 @dataclass
@@ -78,8 +88,16 @@ class Held:
 class RecordingProxy:
     """``with RecordingProxy(server.url) as proxy: ... proxy.requests``"""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        order: threading.Lock | None = None,
+        counter: itertools.count[int] | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
+        self._order = order
+        self._counter = counter if counter is not None else itertools.count()
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.requests: list[Recorded] = []
@@ -159,6 +177,16 @@ class RecordingProxy:
             self._rules.append(rule)
         return rule.reached
 
+    def lose(
+        self, method: str, path_suffix: str, *, status: int = 0, times: int = 1, after: int = 0
+    ) -> threading.Event:
+        """Forward the next ``times`` matching requests (after ``after`` of them), then lose the
+        reply: close the connection unanswered, or answer ``status`` instead of the real one."""
+        rule = _Rule(_matcher(method, path_suffix), times, status=status, after=after, lose=True)
+        with self._lock:
+            self._rules.append(rule)
+        return rule.reached
+
     # -- forwarding ------------------------------------------------------------------------------
 
     def _take_rule(self, method: str, path: str) -> _Rule | None:
@@ -185,10 +213,29 @@ class RecordingProxy:
                     self._record(Recorded(h.command, path, query, 0, body))
                     h.close_connection = True
                     return
-            elif rule.status:
+            elif rule.status and not rule.lose:
                 self._record(Recorded(h.command, path, query, rule.status, body))
                 self._reply(h, rule.status, [("Content-Type", "application/json")], rule.body)
                 return
+        ordered = self._order is not None and b"aliasgate-" in body and h.command != "GET"
+        if ordered:
+            assert self._order is not None
+            with self._order:
+                status, out_headers, data = self._upstream(h, body)
+                index = next(self._counter)
+        else:
+            status, out_headers, data = self._upstream(h, body)
+            index = -1
+        lose = rule is not None and rule.lose
+        self._record(Recorded(h.command, path, query, status, body, index=index, lost=lose))
+        if rule is not None and rule.lose:
+            if not rule.status:
+                h.close_connection = True  # landed; the client hears nothing
+                return
+            status, out_headers, data = rule.status, [("Content-Type", "text/plain")], b"injected"
+        self._reply(h, status, out_headers, data)
+
+    def _upstream(self, h: BaseHTTPRequestHandler, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Host"] = f"{self.upstream_host}:{self.upstream_port}"
         conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
@@ -197,13 +244,11 @@ class RecordingProxy:
             resp = conn.getresponse()
             data = resp.read()
             out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP]
-            status = resp.status
+            return resp.status, out_headers, data
         except OSError as exc:
-            status, data, out_headers = 502, f"proxy: {exc}".encode(), [("Content-Type", "text/plain")]
+            return 502, [("Content-Type", "text/plain")], f"proxy: {exc}".encode()
         finally:
             conn.close()
-        self._record(Recorded(h.command, path, query, status, body))
-        self._reply(h, status, out_headers, data)
 
     def _record(self, rec: Recorded) -> None:
         with self._lock:

@@ -91,6 +91,7 @@ class Registry(Protocol):
 DeleteResult = dict[str, Any] | Exception | None
 
 
+@runtime_checkable
 class BatchDeletes(Protocol):
     """Optional: a backend that deletes several versions of one model cheaper together than one
     by one (the embedded registry: one transaction; MLflow: one lock, one audit segment, one head

@@ -10,6 +10,10 @@ Retry rules (never repeat a write blindly):
   only when the caller says the request is idempotent, because the server may
   have acted. Callers of non-idempotent writes verify the outcome by reading.
 
+This module holds the only retry loop of the remote backends: callers pass what may be
+retried (``idempotent``, extra statuses, a :class:`RetryPolicy`) and never wrap a call in a
+loop of their own, so retries never multiply.
+
 Backends get a :class:`Transport` and never import ``requests`` themselves at
 module import time of the CLI.
 """
@@ -41,6 +45,14 @@ class TlsHints:
 
     verify: str | None = None  # the server certificate could not be verified
     client_cert: str | None = None  # the server wants a client certificate
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A response, and how many attempts it took (more than one: an earlier one may have landed)."""
+
+    response: requests.Response
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -110,15 +122,46 @@ class Transport:
         """``timeout`` overrides the session's (connect, read) seconds for this call only;
         ``retry_statuses`` adds statuses retried for an idempotent request (e.g. 500 for a
         GraphQL read, which changes nothing however often it is sent)."""
+        return self.send(
+            method,
+            path,
+            idempotent=idempotent,
+            json=json,
+            params=params,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            retry_statuses=retry_statuses,
+        ).response
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | Callable[[], tuple[float, float]] | None = None,
+        retry_statuses: frozenset[int] = frozenset(),
+        retry_when: Callable[[requests.Response], bool] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Sent:
+        """:meth:`request`, answering how many attempts it took. Also: ``timeout`` may be a
+        callable asked before each attempt (a lease that shrinks; what it raises ends the
+        retries); ``retry_when`` retries an idempotent request on other answers too (a known
+        transient refusal); ``retry`` replaces the transport's policy for this call."""
         import requests
 
-        timeout = timeout or self.timeout
-
+        policy = retry or self.retry
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         waited = 0.0
         attempt = 0
         while True:
             attempt += 1
+            seconds = timeout() if callable(timeout) else (timeout or self.timeout)
             self.requests_sent += 1
             if self.on_request is not None:
                 self.on_request(method, path)
@@ -132,7 +175,7 @@ class Transport:
                     params=params,
                     data=data,
                     headers=headers,
-                    timeout=timeout,
+                    timeout=seconds,
                     verify=self.session.verify,
                 )
             except requests.exceptions.ConnectionError as exc:
@@ -140,8 +183,8 @@ class Transport:
                 if tls is not None:  # a certificate problem does not go away by retrying
                     raise tls from None
                 never_sent = _never_sent(exc)
-                if attempt < self.retry.attempts and (never_sent or idempotent):
-                    waited += self._wait(attempt, None, waited)
+                if attempt < policy.attempts and (never_sent or idempotent):
+                    waited += self._pause(policy, attempt, None, waited)
                     continue
                 raise RegistryError(
                     f"cannot reach the {self.what} at {secrets.strip_userinfo(self.base_url)}: "
@@ -150,21 +193,22 @@ class Transport:
                 ) from None
             except requests.exceptions.Timeout as exc:
                 connect = isinstance(exc, requests.exceptions.ConnectTimeout)
-                if attempt < self.retry.attempts and (connect or idempotent):
-                    waited += self._wait(attempt, None, waited)
+                if attempt < policy.attempts and (connect or idempotent):
+                    waited += self._pause(policy, attempt, None, waited)
                     continue
                 raise RegistryError(
                     f"the {self.what} at {secrets.strip_userinfo(self.base_url)} did not answer in "
-                    f"{timeout[1 if not connect else 0]:g} s ({method} {path})"
+                    f"{seconds[1 if not connect else 0]:g} s ({method} {path})"
                 ) from None
             status = response.status_code
             retry_after = _retry_after(response)
             retryable = status in RETRY_STATUSES_ANY or (status == 503 and retry_after is not None)
             retryable = retryable or (idempotent and status in RETRY_STATUSES_IDEMPOTENT | retry_statuses)
-            if retryable and attempt < self.retry.attempts and waited < self.retry.budget:
-                waited += self._wait(attempt, retry_after, waited)
+            retryable = retryable or (idempotent and retry_when is not None and retry_when(response))
+            if retryable and attempt < policy.attempts and waited < policy.budget:
+                waited += self._pause(policy, attempt, retry_after, waited)
                 continue
-            return response
+            return Sent(response, attempt)
 
     def _tls_error(self, exc: Exception) -> RegistryError | None:
         """A clear error for a server certificate that failed verification or a missing client
@@ -202,12 +246,20 @@ class Transport:
             )
         return None
 
+    def _pause(self, policy: RetryPolicy, attempt: int, retry_after: float | None, waited: float) -> float:
+        if policy is self.retry:
+            return self._wait(attempt, retry_after, waited)
+        return self._wait_by(policy, attempt, retry_after, waited)
+
     def _wait(self, attempt: int, retry_after: float | None, waited: float) -> float:
+        return self._wait_by(self.retry, attempt, retry_after, waited)
+
+    def _wait_by(self, policy: RetryPolicy, attempt: int, retry_after: float | None, waited: float) -> float:
         if retry_after is not None:
             delay = retry_after
         else:
-            delay = self.retry.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
-        delay = max(0.0, min(delay, self.retry.max_wait, self.retry.budget - waited))
+            delay = policy.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+        delay = max(0.0, min(delay, policy.max_wait, policy.budget - waited))
         self.sleep(delay)
         return delay
 
