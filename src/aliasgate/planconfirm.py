@@ -160,6 +160,23 @@ def _compare(
                 moved.append(f"{model}:{label}: the plan expected it on {_v(was)}, found it on {_v(is_)}")
     if moved:
         return
+    _verdicts(where, saved, now, moved, blocked, approving)
+    if blocked or moved:
+        return
+    if saved.awaiting_approval and saved.moves == now.moves and (now.status == MOVE or now.awaiting_approval):
+        return
+    if saved.status != now.status or saved.moves != now.moves:
+        if saved.status == MOVE and now.status == BLOCKED:  # pragma: no cover - a verdict changed first
+            blocked.append(f"rule {saved.rule!r}: {now.reason}")
+            return
+        raise Tampered(f"{where}: rule {saved.rule!r} does not match what its policy yields now")
+
+
+def _verdicts(
+    where: str, saved: RulePlan, now: RulePlan, moved: list[str], blocked: list[str], approving: bool
+) -> None:
+    """Each gate's verdict then and now: one that passed and fails now blocks; one that failed and
+    passes now means the registry changed (approvals excepted: they arrive after the plan)."""
     verdicts_then = [_verdict(g.as_dict()) for g in saved.gates]
     verdicts_now = [_verdict(g.as_dict()) for g in now.gates]
     if [v[:3] for v in verdicts_then] != [v[:3] for v in verdicts_now]:
@@ -173,15 +190,6 @@ def _compare(
             blocked.append(f"rule {saved.rule!r}: {g.gate}: {g.detail}")
         elif g.passed and not then[3]:
             moved.append(f"rule {saved.rule!r}: {g.gate} failed when the plan was made and passes now")
-    if blocked or moved:
-        return
-    if saved.awaiting_approval and saved.moves == now.moves and (now.status == MOVE or now.awaiting_approval):
-        return
-    if saved.status != now.status or saved.moves != now.moves:
-        if saved.status == MOVE and now.status == BLOCKED:  # pragma: no cover - a verdict changed first
-            blocked.append(f"rule {saved.rule!r}: {now.reason}")
-            return
-        raise Tampered(f"{where}: rule {saved.rule!r} does not match what its policy yields now")
 
 
 def _verdict(g: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -287,13 +287,12 @@ def plan_rule(
         return holder(model, alias)
 
     ctx = gates_mod.Context(now=now, principal=principal, holder=holder, after=after, audit=snap.audit_log)
-    results = []
-    for gate in rule.gates:
-        if isinstance(gate, ApprovalsGate):
-            results.append(_approvals(gate, rule, snap, candidates, holders, now, roles, policy))
-            continue
-        of = getattr(gate, "of", None) or rule.models[0]
-        results.append(gates_mod.evaluate(gate, candidates.get(of), ctx))
+    results = [
+        _approvals(gate, rule, snap, candidates, holders, now, roles, policy)
+        if isinstance(gate, ApprovalsGate)
+        else gates_mod.evaluate(gate, candidates.get(getattr(gate, "of", None) or rule.models[0]), ctx)
+        for gate in rule.gates
+    ]
     base = RulePlan(
         rule=rule.name,
         models=rule.models,

@@ -343,6 +343,8 @@ class AuditStore:
                 self.drop_batch(lease, segment, unused, whole=len(unused) == len(seqs))
 
     def happened(self, state: ModelState, record: Mapping[str, Any]) -> bool:
+        if record.get("kind") in audit.MOVES_NOTHING:
+            return False  # nothing in the registry can show it happened: only its head vouches for it
         if record.get("kind") == "delete":
             number = int_or_none(record.get("version"))
             if number is None:

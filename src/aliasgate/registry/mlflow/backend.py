@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aliasgate import audit
-from aliasgate.errors import AliasgateError, conflict
+from aliasgate.errors import AliasgateError, AuthError, conflict
 from aliasgate.model import AliasOp, Principal, Version
 from aliasgate.registry.http import Transport
 from aliasgate.registry.mlflow.audit_store import AuditStore
@@ -141,6 +141,24 @@ class MlflowRegistry:
                     lease, op.model, sealed, written, exc, lambda: self._moved(lease, op), what=f"moving {op}"
                 )
             self.store.commit(lease, op.model, sealed, written[0])
+            return sealed
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A record that moves nothing (an approval, a revocation) under the model's lock: written
+        ahead, then the head, which needs EDIT on the model (a READ account is refused, 403, and its
+        record dropped). Such a record is never settled by a later holder (nothing shows that it
+        "happened"): one whose head write went unanswered counts only if that write landed."""
+        with self.locks.locked(model) as (lease, state):
+            sealed = audit.seal(record, head_of_tags(state.tags))
+            written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
+            try:
+                self.store.write_head(lease, model, sealed, written[0])
+            except AuthError:
+                self.store.drop_record(lease, written, sealed)
+                raise
+            except BaseException:
+                lease.abandoned = True
+                raise
             return sealed
 
     def _moved(self, lease: Lease, op: AliasOp) -> bool:
