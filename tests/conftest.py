@@ -26,7 +26,12 @@ EXAMPLES = ROOT / "examples"
 PROMOTE = str(Path(sys.executable).with_name("promote"))
 
 # tests.servers.progress: first-use installs into the test cache report their progress past the capture
-pytest_plugins: list[str] = ["tests.servers.progress", "tests.wandb_fixtures", "tests.mlflow_fixtures"]
+pytest_plugins: list[str] = [
+    "tests.servers.progress",
+    "tests.wandb_fixtures",
+    "tests.mlflow_fixtures",
+    "tests.postgres_fixtures",
+]
 
 _SCRUB_PREFIXES = ("PROMOTE_", "GITHUB_", "MLFLOW_", "WANDB_", "RUNNER_")
 _SCRUB_NAMES = ("CI", "GIT_DIR", "GIT_WORK_TREE", "NO_COLOR")

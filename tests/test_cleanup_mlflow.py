@@ -98,8 +98,9 @@ def create_versions(server: MlflowServer, name: str, count: int) -> None:
 
 
 def test_the_scenario_on_mlflow_plans_and_deletes_exactly_the_expected_set(
-    mlflow_server: MlflowServer, tmp_path: Path
+    mlflow_any_server: MlflowServer, tmp_path: Path
 ) -> None:
+    mlflow_server = mlflow_any_server  # SQLite with one server worker, PostgreSQL with four
     prefix = unique_prefix()
     models = prefixed(sc.build(datetime.now().astimezone()), prefix)
     mlflow_seed.load(mlflow_server, models, metrics_in="tags")

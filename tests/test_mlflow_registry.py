@@ -519,8 +519,10 @@ def test_lock_creation_racing_a_release_counts_as_busy(
     ]
 
 
-def test_threads_racing_on_one_alias_form_a_linear_chain(mlflow_demo: SeededDemo) -> None:
-    """Eight clients at once, each moving production to its own version from what it saw."""
+def test_threads_racing_on_one_alias_form_a_linear_chain(mlflow_race_demo: SeededDemo) -> None:
+    """Eight clients at once, each moving production to its own version from what it saw
+    (on SQLite with one server worker, and on PostgreSQL with four)."""
+    mlflow_demo = mlflow_race_demo
     clf = mlflow_demo.classifier
     for _ in range(4):  # versions 5..8
         mlflow_demo.server.api(
@@ -571,8 +573,9 @@ def test_delete_version_refuses_an_alias_holder_and_audits_the_rest(mlflow_demo:
     assert audit.verify(reg.audit_log(clf)).ok
 
 
-def test_parallel_deletions_from_one_process_are_each_audited(mlflow_demo: SeededDemo) -> None:
+def test_parallel_deletions_from_one_process_are_each_audited(mlflow_race_demo: SeededDemo) -> None:
     """Cleanup deletes with several threads on one registry: each deletion locks, re-reads, audits."""
+    mlflow_demo = mlflow_race_demo
     from concurrent.futures import ThreadPoolExecutor
 
     clf = mlflow_demo.classifier

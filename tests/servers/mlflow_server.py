@@ -14,6 +14,12 @@ Two kinds of server:
   (measured; see docs/backends/mlflow.md); with one worker, password changes made through the
   API still invalidate the cache at once, so 600 s costs the tests nothing in correctness.
 
+Either kind can run on other SQLAlchemy stores (``backend_store_uri`` / ``auth_database_uri``,
+e.g. PostgreSQL, for which :func:`ensure_postgres_driver` adds psycopg to the venv) with several
+workers (``workers``; see ``tests/postgres_fixtures.py``). The credential cache is per worker
+process: with several workers, a password changed or a user deleted through one worker stays
+accepted by the others until their cached entry expires (up to ``auth_cache_ttl_seconds``).
+
 Every server runs in its own process group. :meth:`MlflowServer.stop` ends the group; a small
 reaper process (``mlflow_reaper.py``) ends it too if the test process dies without cleaning up
 (SIGKILL, a CI timeout), so no server outlives its test run.
@@ -67,8 +73,13 @@ _SCRUB = (
 )
 
 
+# Resolved at import, before the autouse fixture points HOME at a temporary directory: a server
+# fixture first set up from inside a test (getfixturevalue) would otherwise build a new venv there.
+_HOME = Path.home()
+
+
 def cache_root() -> Path:
-    return Path(os.environ.get("ALIASGATE_TEST_CACHE") or Path.home() / ".cache" / "aliasgate-tests")
+    return Path(os.environ.get("ALIASGATE_TEST_CACHE") or _HOME / ".cache" / "aliasgate-tests")
 
 
 def venv_dir() -> Path:
@@ -104,6 +115,41 @@ def ensure_mlflow() -> Path:
     return python
 
 
+POSTGRES_DRIVER = "psycopg[binary]==3.3.9"  # SQLAlchemy 2.1 maps postgresql:// to psycopg 3 (not psycopg2)
+_DRIVER_MARKER = ".aliasgate-postgres-driver"
+
+
+def ensure_postgres_driver(python: Path, *, log: Any = None) -> Path:
+    """Add the PostgreSQL driver to the cached mlflow venv of ``python``, once, under its file lock.
+
+    A separate marker (not the venv's) so adding the driver never rebuilds a venv that other
+    test runs are using."""
+    venv = python.parent.parent
+    marker = venv / _DRIVER_MARKER
+    if marker.is_file() and marker.read_text().strip() == POSTGRES_DRIVER:
+        return python
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text().strip() == POSTGRES_DRIVER:
+            return python
+        out = log if log is not None else sys.stderr
+        print(
+            f"[mlflow_server] installing {POSTGRES_DRIVER} into {venv} (once per cache)", file=out, flush=True
+        )
+        result = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", POSTGRES_DRIVER],
+            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"pip install {POSTGRES_DRIVER} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        marker.write_text(POSTGRES_DRIVER + "\n")
+    return python
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -132,11 +178,22 @@ class MlflowServer:
     ssl_context: ssl.SSLContext | None = None  # set by the TLS servers (tests/servers/mlflow_tls.py)
 
     def __init__(
-        self, workdir: Path, *, auth: bool = False, python: Path | None = None, workers: int = 1
+        self,
+        workdir: Path,
+        *,
+        auth: bool = False,
+        python: Path | None = None,
+        workers: int = 1,
+        backend_store_uri: str | None = None,
+        auth_database_uri: str | None = None,
     ) -> None:
+        """``backend_store_uri`` / ``auth_database_uri``: SQLAlchemy URIs (e.g. ``postgresql://``;
+        the venv then needs :func:`ensure_postgres_driver`); default: SQLite files in ``workdir``."""
         self.workdir = Path(workdir)
         self.auth = auth
         self.workers = workers
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{self.workdir / 'mlflow.sqlite'}"
+        self.auth_database_uri = auth_database_uri or f"sqlite:///{self.workdir / 'auth.sqlite'}"
         self.python = python or ensure_mlflow()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -150,7 +207,7 @@ class MlflowServer:
     def command(self) -> list[str]:
         cmd = [
             str(self.python), "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.sqlite'}",
+            "--backend-store-uri", self.backend_store_uri,
             "--default-artifact-root", str(self.workdir / "artifacts"),
             "--host", "127.0.0.1",
             "--port", str(self.port),
@@ -173,7 +230,7 @@ class MlflowServer:
             ini.write_text(
                 "[mlflow]\n"
                 "default_permission = READ\n"
-                f"database_uri = sqlite:///{self.workdir / 'auth.sqlite'}\n"
+                f"database_uri = {self.auth_database_uri}\n"
                 f"admin_username = {ADMIN_USER}\n"
                 "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
                 f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_SECONDS}\n"
