@@ -170,3 +170,47 @@ def test_groups_are_validated() -> None:
     assert [(i.line, i.path) for i in err.value.issues] == [(3, "$.groups.leads")]
     policy = load_text("version: 1\ngroups:\n  leads: [a, b]\n", "p.yaml")
     assert policy.groups == {"leads": ("a", "b")}
+
+
+def test_a_holder_change_voids_earlier_approvals_even_when_the_holder_comes_back(demo: Any, cli: Any) -> None:
+    pol = str(demo.write("pol.yaml", POLICY))
+    assert cli("plan", "-p", pol, "-o", "p.json", env=_as("dave")).code == 3
+    for who in ("bob", "carol"):
+        assert cli("approve", "p.json", "-p", pol, env=_as(who)).code == 0
+    # production leaves v2 and comes back: the same from/to again, but the approvals predate it
+    assert cli("registry", "set-alias", "bert-classifier", "production", "1").code == 0
+    assert cli("registry", "set-alias", "bert-classifier", "production", "2").code == 0
+    assert cli("plan", "-p", pol, "-o", "again.json", env=_as("dave")).code == 3
+    blocked = cli("apply", "again.json", "-p", pol, env=_as("erin"))
+    assert blocked.code == 3 and "0 of 2" in blocked.stderr
+    states = [
+        r["state"] for r in json.loads(cli("approvals", "bert-classifier", "--json").stdout)["approvals"]
+    ]
+    assert states == ["void (the alias moved since)"] * 2
+
+
+def test_a_new_plan_of_the_same_move_keeps_its_approvals(demo: Any, cli: Any) -> None:
+    pol = str(demo.write("pol.yaml", POLICY))
+    assert cli("plan", "-p", pol, "-o", "p.json", env=_as("dave")).code == 3
+    for who in ("bob", "carol"):
+        assert cli("approve", "p.json", "-p", pol, env=_as(who)).code == 0
+    fresh = cli("apply", "-p", pol, env=_as("erin"))  # no saved plan: erin is author and applier
+    assert fresh.code == 0, fresh.output
+    assert demo.registry().aliases("bert-classifier")["production"] == 4
+
+
+def test_soak_fails_closed_without_an_audited_move() -> None:
+    from datetime import datetime, timezone
+
+    from aliasgate import soak
+    from aliasgate.audit import AuditLog
+    from aliasgate.model import Version
+    from aliasgate.policy.model import SoakGate
+
+    gate = SoakGate(alias="staging", seconds=3600, text="1h")
+    cand = Version("m", 4, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    now = datetime(2026, 1, 3, tzinfo=timezone.utc)
+    passed, _, detail = soak.evaluate(gate, cand, 4, lambda m: AuditLog(m), now)
+    assert not passed and "no audited move put m:v4 on staging" in detail
+    passed, _, detail = soak.evaluate(gate, cand, 3, lambda m: AuditLog(m), now)
+    assert not passed and "does not hold staging (staging is on v3)" in detail
