@@ -21,6 +21,8 @@ TRACEBACK = "Traceback (most recent call last)"
 COMMANDS: dict[str, list[str]] = {
     "plan": ["plan", "-p", "examples/promote.yaml"],
     "apply": ["apply", "-p", "examples/promote.yaml", "--dry-run"],
+    "approve": ["approve", "plan.json", "-p", "examples/promote.yaml"],
+    "approvals": ["approvals", "bert-classifier"],
     "check": ["check", "examples/promote.yaml"],
     "status": ["status", "bert-classifier"],
     "history": ["history", "bert-classifier"],
