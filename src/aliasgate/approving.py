@@ -52,7 +52,7 @@ def approve(
     plan = planconfirm.confirm(
         saved.saved, saved.policy, session.registry, principal=session.principal, now=now, approving=True
     )
-    targets = _targets(plan, saved.policy, rules)
+    targets = _targets(plan, saved.policy, rules, session.registry.uri)
     me = session.principal
     for rule, gate, _ in targets:
         _check_approver(gate, me, plan.principal, rule, revoke)
@@ -67,7 +67,7 @@ def approve(
 
 
 def _targets(
-    plan: Plan, policy: Policy, rules: Sequence[str] | None
+    plan: Plan, policy: Policy, rules: Sequence[str] | None, registry: str
 ) -> list[tuple[str, ApprovalsGate, list[approvals.Binding]]]:
     """Each rule of the plan (or of ``rules``) that requires approvals, with its pending moves."""
     names = {r.rule for r in plan.rules}
@@ -89,7 +89,7 @@ def _targets(
                 raise Blocked(f"rule {r.rule!r} has nothing to approve: {r.reason}")
             continue
         moves = [
-            approvals.Binding(plan.registry, m.model, m.alias, m.expected, m.target, policy.sha256, r.rule)
+            approvals.Binding(registry, m.model, m.alias, m.expected, m.target, policy.sha256, r.rule)
             for m in r.moves
             if m.kind == "promote" and m.target is not None
         ]
