@@ -214,3 +214,20 @@ def test_soak_fails_closed_without_an_audited_move() -> None:
     assert not passed and "no audited move put m:v4 on staging" in detail
     passed, _, detail = soak.evaluate(gate, cand, 3, lambda m: AuditLog(m), now)
     assert not passed and "does not hold staging (staging is on v3)" in detail
+
+
+def test_rollback_and_history_treat_approvals_as_records_that_move_nothing(demo: Any, cli: Any) -> None:
+    pol = str(demo.write("pol.yaml", POLICY))
+    assert cli("plan", "-p", pol, "-o", "p.json", env=_as("dave")).code == 3
+    for who in ("bob", "carol"):
+        assert cli("approve", "p.json", "-p", pol, env=_as(who)).code == 0
+    assert cli("approve", "p.json", "-p", pol, "--revoke", env=_as("carol")).code == 0
+    # production is still on v2, put there by the import: the approvals of v2 -> v4 moved nothing
+    dry = cli("rollback", "bert-classifier", "production", "--dry-run")
+    assert dry.code == 2 and "shows no holder before v2 to go back to" in dry.stderr, dry.output
+    assert cli("registry", "set-alias", "bert-classifier", "production", "3").code == 0
+    dry = cli("rollback", "bert-classifier", "production", "--dry-run")
+    assert dry.code == 0 and "would move bert-classifier:production v3 -> v2" in dry.stdout, dry.output
+    history = cli("history", "bert-classifier", "--alias", "production", "--json")
+    kinds = [r["kind"] for r in json.loads(history.stdout)["records"]]
+    assert kinds == ["manual", "revoke", "approve", "approve", "manual"]
