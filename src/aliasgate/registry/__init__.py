@@ -145,26 +145,6 @@ class TtlState:
 
 
 @runtime_checkable
-class NativeTtl(Protocol):
-    """Optional: a backend whose registry expires versions itself (W&B's artifact TTL)."""
-
-    uri: str
-
-    def ttl_states(self, model: str, numbers: Sequence[int]) -> dict[int, TtlState]:
-        """The TTL of each live version among ``numbers`` (absent: no such version)."""
-        ...
-
-    def disable_ttl(self, model: str, number: int) -> None:
-        """Write "no TTL, and no inherited default" on the version and nothing else. Returns once
-        the registry accepted the request, which does not mean it applied it: re-read."""
-        ...
-
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
-        ...
-
-
-@runtime_checkable
 class AppendsRecords(Protocol):
     """Optional: append a record that moves nothing (an approval, its revocation, a TTL change)
     to a model's hash chain, under the same lock or transaction as a move's record, so it has
@@ -175,6 +155,23 @@ class AppendsRecords(Protocol):
     def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """Seal ``record`` after the model's chain head and store it; returns the sealed record.
         NotFound if no such model; AuthError when this account may not extend the chain."""
+        ...
+
+
+@runtime_checkable
+class NativeTtl(AppendsRecords, Protocol):
+    """Optional: a backend whose registry expires versions itself (W&B's artifact TTL); its TTL
+    changes are audited with :meth:`AppendsRecords.append_record`."""
+
+    uri: str
+
+    def ttl_states(self, model: str, numbers: Sequence[int]) -> dict[int, TtlState]:
+        """The TTL of each live version among ``numbers`` (absent: no such version)."""
+        ...
+
+    def disable_ttl(self, model: str, number: int) -> None:
+        """Write "no TTL, and no inherited default" on the version and nothing else. Returns once
+        the registry accepted the request, which does not mean it applied it: re-read."""
         ...
 
 
