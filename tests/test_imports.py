@@ -120,7 +120,7 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# (importer, imported): today's imports that break a rule, being removed by issue 10.
+# (importer, imported): today's imports that break a rule, to be removed as the layering is completed.
 # The lead empties this list at merge; an entry whose import is gone fails the test.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("aliasgate.registry_admin", "aliasgate.registry.local_file"): (

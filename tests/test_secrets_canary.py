@@ -199,7 +199,7 @@ def test_redaction_happens_before_truncation() -> None:
     import requests
 
     from aliasgate import secrets
-    from aliasgate.registry.mlflow import _mlflow_error
+    from aliasgate.registry.mlflow.client import mlflow_error as _mlflow_error
 
     secret = "Zx9" * 40  # 120 characters
     secrets.register(secret)

@@ -229,5 +229,6 @@ def test_models_as_w_and_b_users_write_them(wandb_world: WandbWorld, wandb_cli, 
         assert history.code == 0 and "1 record(s), intact" in history.stdout, history.output
     status = wandb_cli("status", "ml/demo/bert-classifier", "--registry", PROJECT, "--json")
     assert status.code == 0, status.output
+    # another project is read where it is (publishing names models outside the URI's project)
     other = wandb_cli("status", "ml/other/bert-classifier", "--registry", PROJECT)
-    assert other.code == 2 and "wandb://ENTITY/other" in other.stderr
+    assert other.code == 1 and "W&B project ml/other not found" in other.stderr

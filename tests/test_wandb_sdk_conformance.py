@@ -145,3 +145,51 @@ def test_what_aliasgate_writes_stays_loadable_by_the_sdk(
     assert "more than 100 metadata keys" in loaded[paths[2]]["error"]
     with pytest.raises(ValueError, match="more than 100 metadata keys"):
         state.sdk_load(project, "bert-tokenizer:v2")
+
+
+def test_the_sdk_reads_what_aliasgate_published_into_the_registry(
+    wandb_world: WandbWorld, wandb_sdk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`to: {model, alias}` links ml/training/bert:v0 into the Registry collection and moves
+    `staging` there; the SDK loads the collection's `staging` and finds that very artifact."""
+    from aliasgate import applier, planner
+    from aliasgate.model import Principal, utcnow
+    from aliasgate.policy import load_text
+    from aliasgate.provenance import collect
+    from aliasgate.registry import open_registry
+    from tests.servers.wandb_double import CI_KEY
+
+    state, source = wandb_world.state, wandb_world.demo.source
+    run = state.add_run(source, "train-publish", summary={"val_f1": 0.95})
+    art = state.log_artifact(source, "bert", metadata={"git_sha": "abc"}, run=run, aliases=["candidate"])
+    wandb_world.use(monkeypatch)
+    policy = load_text(
+        "version: 1\npromotions:\n  - name: publish-classifier\n    model: training/bert\n"
+        "    from: candidate\n    to: {model: bert-classifier, alias: staging}\n"
+        "    gates:\n      - {metric: val_f1, min: 0.9}\n",
+        "publish.yaml",
+    )
+    registry = open_registry("wandb://acme-org/wandb-registry-model")
+    prov = collect(Principal("t", False, "test"))
+    result = applier.apply(
+        registry, planner.plan(policy, registry, now=utcnow(), principal=prov.principal), prov, now=utcnow
+    )
+    assert result.exit_code == 0, [o.message for o in result.outcomes]
+    published = registry.aliases("bert-classifier")["staging"]
+    registry.close()
+
+    path = "acme-org/wandb-registry-model/bert-classifier:staging"
+    proc = subprocess.run(
+        [str(wandb_sdk), str(CLIENT), "--load", wandb_world.url, CI_KEY, path],
+        env=sdk_env(tmp_path, wandb_world.url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not any(e.status == 400 for e in wandb_world.journal.entries), _schema_moved(wandb_world)
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    loaded, seen = answer["loaded"][path], answer["seen"][path]
+    assert "error" not in loaded, loaded
+    assert loaded["version"] == f"v{published}" and "staging" in seen["aliases"]
+    assert seen["source"] == f"ml/training/bert:v{art.version_index}"  # the very artifact aliasgate linked

@@ -110,7 +110,7 @@ def apply(
         _check_saved_plan(registry, plan, provenance.principal, now())
     outcomes: list[Outcome] = []
     movable = [r for r in plan.rules if r.status == MOVE]
-    if exact and registry.atomic_batches and len(movable) > 1:
+    if exact and registry.atomic_batches and len(movable) > 1 and not any(r.publish for r in movable):
         # A saved plan on a transactional registry applies as one unit.
         outcomes_by_rule = _apply_atomic(registry, movable, plan, provenance, now)
     else:
@@ -188,6 +188,11 @@ def _apply_rule(
     now: Clock,
     stop: Callable[[], bool] = NEVER,
 ) -> Outcome:
+    if rule.publish is not None:  # publish into another model, then move its alias
+        from aliasgate.publish import apply_publish
+
+        status, made, records, message = apply_publish(registry, rule, plan, prov, now)
+        return Outcome(rule.rule, status, made, records, message, line=rule.line)
     moves = list(rule.moves)
     bodies = _bodies(rule, moves, plan, prov, now())
     if registry.atomic_batches or len(moves) == 1:

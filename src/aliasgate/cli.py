@@ -112,7 +112,8 @@ def apply(
     plan_file: Annotated[
         Path | None,
         typer.Argument(
-            help="A plan saved with `promote plan -o`: applied exactly, refused (exit 4) if any alias moved since.",
+            help="A plan saved with `promote plan -o`, re-checked against its policy (-p) and the registry: "
+            "applied only if both still yield it (exit 4 if an alias moved since, 3 if a gate fails now).",
             show_default=False,
         ),
     ] = None,

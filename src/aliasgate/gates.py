@@ -9,7 +9,7 @@ Rules of evaluation, the same for every gate:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from aliasgate.policy.model import (
     PrincipalsGate,
     SoakGate,
 )
+from aliasgate.published import promoted_record, publish_record, same_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.audit import AuditLog
@@ -94,6 +95,8 @@ class Context:
     principal: Principal
     holder: Callable[[str, str], Version | None]
     after: Callable[[str, str], Version | None] | None = None
+    #: a model's audit records and whether its chain verified (lineage gates with ``rule``)
+    records: Callable[[str], tuple[Sequence[Mapping[str, Any]], bool]] | None = None
     #: a model's audit trail (soak and approvals read it); None: gates that need it fail closed
     audit: Callable[[str], AuditLog] | None = None
 
@@ -172,6 +175,7 @@ def describe(gate: Gate) -> str:
             text = "metadata " + ", ".join(f"{k}={v}" for k, v in gate.values.items())
     elif isinstance(gate, LineageGate):
         text = f"derived from {gate.model}" + (f":{gate.alias}" if gate.alias else "")
+        text += f" via rule {gate.rule}" if gate.rule else ""
     elif isinstance(gate, MaxAgeGate):
         text = f"younger than {gate.text}"
     elif isinstance(gate, SoakGate):
@@ -299,29 +303,61 @@ def _same(have: Any, want: Any) -> bool:
 
 def _lineage(gate: LineageGate, cand: Version, ctx: Context) -> GateResult:
     label = describe(gate)
-    if not cand.lineage_recorded:
+    origin = cand.published_from
+    published = [origin] if origin is not None and same_model(origin.model, gate.model) else []
+    if not cand.lineage_recorded and not published:
         return GateResult(
             "lineage", label, False, None, f"the registry records no lineage for {cand} (fails closed)"
         )
     inputs = [str(i) for i in cand.lineage]
-    mine = [i for i in cand.lineage if i.model == gate.model]
+    mine = published + [i for i in cand.lineage if same_model(i.model, gate.model)]
     if not mine:
         shown = ", ".join(inputs) or "none"
         return GateResult(
             "lineage", label, False, inputs, f"{cand} was not derived from {gate.model} (inputs: {shown})"
         )
     if gate.alias is None:
+        if gate.rule is not None:
+            return _published_by(gate, cand, mine, ctx, label, inputs)
         return GateResult("lineage", label, True, inputs, f"derived from {', '.join(str(i) for i in mine)}")
     target = (ctx.after or ctx.holder)(gate.model, gate.alias)
     if target is None:
         return GateResult("lineage", label, False, inputs, f"nothing holds {gate.model}:{gate.alias}")
     ok = any(i.number == target.number for i in mine)
+    if ok and gate.rule is not None:
+        return _published_by(gate, cand, [i for i in mine if i.number == target.number], ctx, label, inputs)
     detail = (
         f"derived from {target} = {gate.model}:{gate.alias}"
         if ok
         else f"derived from {', '.join(str(i) for i in mine)}, but {gate.model}:{gate.alias} is {target}"
     )
     return GateResult("lineage", label, ok, {"inputs": inputs, "required": str(target)}, detail)
+
+
+def _published_by(
+    gate: LineageGate, cand: Version, mine: Sequence[Any], ctx: Context, label: str, inputs: list[str]
+) -> GateResult:
+    """Was ``cand`` published from one of ``mine`` by ``gate.rule``, its gates passed? The source
+    chain's ``publish`` record says so; a chain that does not verify is not believed."""
+    for src in mine:
+        records, intact = ctx.records(src.model) if ctx.records else ((), False)
+        rec = publish_record(records, src.number, cand.model, cand.number, rule=gate.rule) if intact else None
+        if (
+            rec is None and ctx.records and gate.rule
+        ):  # the destination's side of the edge (source only readable)
+            records, intact = ctx.records(cand.model)
+            rec = promoted_record(records, src, cand.number, rule=gate.rule) if intact else None
+        if rec is not None:
+            detail = f"published from {src} by rule {gate.rule} (audit #{rec.get('seq')}, gates passed)"
+            return GateResult("lineage", label, True, {"inputs": inputs, "record": rec.get("seq")}, detail)
+    shown = ", ".join(str(i) for i in mine)
+    return GateResult(
+        "lineage",
+        label,
+        False,
+        inputs,
+        f"no verified record that rule {gate.rule} published {cand} from {shown}",
+    )
 
 
 def _max_age(gate: MaxAgeGate, cand: Version, ctx: Context) -> GateResult:

@@ -118,6 +118,9 @@ class Version:
     lineage: tuple[VersionId, ...] = ()  # versions this one was derived from
     lineage_recorded: bool = True  # False where the backend cannot tell (then lineage gates fail closed)
     source: str | None = None  # where the version came from (run id, artifact path) for display
+    #: the version of another model this one is a published copy or link of (W&B link, MLflow
+    #: ``models:/`` source); lineage gates follow it like a lineage edge
+    published_from: VersionId | None = None
 
     @property
     def id(self) -> VersionId:

@@ -312,6 +312,11 @@ class _Checker:
             names.add(name)
 
     def rule(self, r: Any, path: str) -> str:
+        if isinstance(r, Mapping) and "publish" in r:
+            raise self.fail(
+                path,
+                "a rule publishing into another model cannot be applied from a saved plan: plan and apply in one run",
+            )
         self.keys(r, path, _RULE_KEYS)
         name = self.text(r["rule"], f"{path}.rule")
         if not _RULE.fullmatch(name):

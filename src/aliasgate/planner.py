@@ -41,6 +41,20 @@ class Snapshot:
         self._aliases: dict[str, dict[str, int]] = {}
         self._versions: dict[tuple[str, int], Version] = {}
         self._latest: dict[str, int | None] = {}
+        self._records: dict[str, tuple[Sequence[Mapping[str, Any]], bool]] = {}
+
+    def records(self, model: str) -> tuple[Sequence[Mapping[str, Any]], bool]:
+        """A model's audit records and whether the chain verifies (lineage gates with ``rule``)."""
+        if model not in self._records:
+            from aliasgate import audit
+
+            try:
+                log = self.registry.audit_log(model)
+            except NotFound:
+                self._records[model] = ((), False)
+            else:
+                self._records[model] = (log.records, audit.verify(log).ok)
+        return self._records[model]
         self._logs: dict[str, AuditLog] = {}
 
     def audit_log(self, model: str) -> AuditLog:
@@ -117,6 +131,9 @@ class RulePlan:
     line: int | None = None
     file: str | None = None
     metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # candidate metrics, for display
+    #: a publishing rule: {"model": destination, "reuses": the destination version already
+    #: published from the candidate, or None}; its one move (kind ``publish``) is in the destination
+    publish: Mapping[str, Any] | None = None
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -129,7 +146,8 @@ class RulePlan:
         return self.status == BLOCKED and bool(failed) and all(g.kind == "approvals" for g in failed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"publish": dict(self.publish)} if self.publish is not None else {}
+        return extra | {
             "rule": self.rule,
             "models": list(self.models),
             "from": self.source,
@@ -159,6 +177,7 @@ class RulePlan:
             reason=d.get("reason", ""),
             line=d.get("line"),
             file=d.get("file"),
+            publish=d.get("publish"),
         )
 
 
@@ -271,6 +290,10 @@ def plan_rule(
     roles: Roles | None = None,
     policy: Policy | None = None,
 ) -> RulePlan:
+    if rule.dest is not None:
+        from aliasgate.publish import plan_publish
+
+        return plan_publish(rule, snap, now=now, principal=principal, file=file)
     candidates: dict[str, Version | None] = {}
     holders: dict[str, int | None] = {}
     for model in rule.models:
@@ -286,7 +309,9 @@ def plan_rule(
             return candidates[model]
         return holder(model, alias)
 
-    ctx = gates_mod.Context(now=now, principal=principal, holder=holder, after=after, audit=snap.audit_log)
+    ctx = gates_mod.Context(
+        now=now, principal=principal, holder=holder, after=after, records=snap.records, audit=snap.audit_log
+    )
     results = [
         _approvals(gate, rule, snap, candidates, holders, now, roles, policy)
         if isinstance(gate, ApprovalsGate)

@@ -16,6 +16,7 @@ from typing import Any
 from aliasgate.audit import Verification
 from aliasgate.durations import format_duration
 from aliasgate.model import Principal, Version
+from aliasgate.published import edge_text
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,11 @@ def plan_text(plan: Any, style: Style) -> str:
         out.append("")
         where = f" ({r.file}:{r.line})" if r.file and r.line else ""
         kind = "bundle " if len(r.models) > 1 else ""
-        out.append(f"{style.bold('rule ' + r.rule)}{style.dim(where)}  {kind}{r.source} -> {r.to}")
-        for m in r.models:
+        if r.publish is not None:
+            out += _publish_lines(r, where, style)
+        else:
+            out.append(f"{style.bold('rule ' + r.rule)}{style.dim(where)}  {kind}{r.source} -> {r.to}")
+        for m in r.models if r.publish is None else ():
             cand = r.candidates.get(m)
             out.append(
                 f"  {m}: candidate {m}:{_v(cand)} ({r.source}), holder {m}:{_v(r.holders.get(m))} ({r.to})"
@@ -104,7 +108,34 @@ def plan_text(plan: Any, style: Style) -> str:
     return "\n".join(out)
 
 
+def _publish_lines(r: Any, where: str, style: Style) -> list[str]:
+    """A publishing rule: its source candidate, and both steps (publish, then move)."""
+    src, dest = r.models[0], r.publish["model"]
+    reuses = r.publish.get("reuses")
+    return [
+        f"{style.bold('rule ' + r.rule)}{style.dim(where)}  publish {src}:{r.source} -> {dest}:{r.to}",
+        f"  {src}: candidate {src}:{_v(r.candidates.get(src))} ({r.source})",
+        f"  {dest}: holder {dest}:{_v(r.holders.get(dest))} ({r.to}); "
+        + (f"already published as {dest}:v{reuses}" if reuses is not None else "not yet published"),
+    ]
+
+
+def _move_text(m: Any) -> str:
+    if m.kind == "publish":
+        into = (
+            f"reuse {m.model}:v{m.target}"
+            if m.target is not None
+            else f"publish into {m.model} (new version)"
+        )
+        return f"{into}, then move {m.model}:{m.alias} {_v(m.expected)} -> the published version"
+    if m.target is None:
+        return f"remove {m.model}:{m.alias} from {_v(m.expected)}"
+    return f"move {m.model}:{m.alias} {_v(m.expected)} -> {_v(m.target)}"
+
+
 def _verdict(r: Any, style: Style) -> str:
+    if r.status == "move" and any(m.kind == "publish" for m in r.moves):
+        return style.good("=> " + "; ".join(_move_text(m) for m in r.moves))
     if r.status == "move":
         moves = "; ".join(
             f"remove {m.model}:{m.alias} from {_v(m.expected)}"
@@ -219,7 +250,8 @@ def _history_from_to(r: Mapping[str, Any]) -> tuple[str, str]:
         changed = [v for v in r.get("versions") or [] if v.get("status") == "applied"]
         shown = ",".join(f"v{v.get('version')}" for v in changed[:3]) + ("+" if len(changed) > 3 else "")
         return shown, f"TTL disabled ({len(changed)})"
-    return _v(r.get("from")), _v(r.get("to"))
+    edge = edge_text(r)
+    return edge if edge is not None else (_v(r.get("from")), _v(r.get("to")))
 
 
 def verification_text(model: str, v: Verification, style: Style) -> str:

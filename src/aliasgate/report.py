@@ -23,6 +23,7 @@ from aliasgate import audit
 from aliasgate.errors import InvalidInput
 from aliasgate.markdown import md_cell, md_code, mermaid_label
 from aliasgate.model import Version, iso
+from aliasgate.published import edge_text
 
 DEFAULT_LIMIT = 10
 
@@ -278,6 +279,8 @@ def _history_table(r: Report) -> list[str]:
         run = f"[run]({ci['run_url']})" if ci.get("run_url") and _safe_url(ci["run_url"]) else ""
         if rec.get("kind") == "delete":
             move = f"v{rec.get('version')} deleted"
+        elif (edge := edge_text(rec)) is not None:  # a publish: where it went, or where it came from
+            move = md_cell(f"{edge[0]} → {edge[1]}")
         else:
             move = f"{_v(rec.get('from'))} → {_v(rec.get('to'))}"
         rows.append(

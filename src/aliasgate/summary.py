@@ -71,8 +71,9 @@ def plan_markdown(plan: Any, result: Any | None, reports: Sequence[str] = ()) ->
         kind = "bundle " if len(r.models) > 1 else ""
         lines.append(f"### {_ICONS.get(status, '❔')} {md_code(r.rule)} — {status}")
         lines.append("")
+        into = f"{md_code(r.publish['model'])}:" if r.publish else ""  # publishing into another model
         lines.append(
-            f"{kind}{md_code(r.source)} → {md_code(r.to)}"
+            f"{kind}{md_code(r.source)} → {into}{md_code(r.to)}"
             + (f" · defined at {md_code(where)}" if where else "")
         )
         lines.append("")
@@ -84,6 +85,13 @@ def plan_markdown(plan: Any, result: Any | None, reports: Sequence[str] = ()) ->
             lines.append(
                 f"| {md_code(m)} | {version_label(r.candidates.get(m))} ({md_cell(r.source)}) "
                 f"| {version_label(r.holders.get(m))} ({md_cell(r.to)}) | {shown} |"
+            )
+        if r.publish:  # the destination's holder, and the published version once applied
+            made = next((mv for mv in (o.moves if o is not None else r.moves) if mv.kind == "publish"), None)
+            held = r.holders.get(r.publish["model"])
+            shown = f"{version_label(held)} → {version_label(made.target) if made else '—'}"
+            lines.append(
+                f"| {md_code(r.publish['model'])} | published | {version_label(held)} ({md_cell(r.to)}) | {shown} |"
             )
         if r.gates:
             lines += ["", "| gate | verdict | observed | line |", "|---|---|---|---|"]

@@ -20,7 +20,7 @@ from aliasgate.model import AliasOp, Principal, utcnow
 from aliasgate.native_ttl import TtlRegistry
 from aliasgate.policy import load_text
 from aliasgate.provenance import collect
-from aliasgate.registry import AppendsRecords, BatchDeletes, Registry
+from aliasgate.registry import AppendsRecords, BatchDeletes, Publishes, Registry
 from tests.contract.conftest import Backend
 
 Snapshot = dict[str, tuple[dict[str, int], list[int], list[Mapping[str, Any]], audit.Head | None]]
@@ -80,16 +80,16 @@ def verified(registry: Registry, model: str) -> list[Mapping[str, Any]]:
 #: backend -> the optional capabilities it has; src/aliasgate/registry/_conformance.py holds the same
 #: table for mypy. Capabilities are detected one way: isinstance with a runtime_checkable protocol.
 CAPABILITIES: dict[str, set[type]] = {
-    "local": {BatchDeletes, AppendsRecords},
-    "mlflow": {BatchDeletes, AppendsRecords},
-    "wandb": {TtlRegistry, AppendsRecords},
+    "local": {BatchDeletes, Publishes, AppendsRecords},
+    "mlflow": {BatchDeletes, Publishes, AppendsRecords},
+    "wandb": {TtlRegistry, Publishes, AppendsRecords},
 }
 
 
 def test_each_backend_is_a_registry_with_exactly_its_capabilities(backend: Backend) -> None:
     reg = backend.open()
     assert isinstance(reg, Registry)
-    found = {cap for cap in (BatchDeletes, TtlRegistry, AppendsRecords) if isinstance(reg, cap)}
+    found = {cap for cap in (BatchDeletes, TtlRegistry, Publishes, AppendsRecords) if isinstance(reg, cap)}
     assert found == CAPABILITIES[backend.name]
 
 

@@ -112,10 +112,12 @@ class Builder:
             isinstance(source, str) and re.match(r"^[0-9]+$", source)
         ):
             source = f"v{source}"
-        to = raw.get("to")
+        to, dest = _destination(raw.get("to"), models)
         if not isinstance(source, str) or not isinstance(to, str):
             return None
-        if source == to:
+        if dest is not None:
+            self.publishing(raw, path, bundle)
+        elif source == to:
             self.issue(
                 (*path, "to"), f"`from` and `to` are the same alias ({to!r}): the rule would move nothing"
             )
@@ -147,7 +149,19 @@ class Builder:
             remove_from=bool(raw.get("remove_from", False)),
             description=str(raw.get("description") or ""),
             loc=self.loc(path),
+            dest=dest,
         )
+
+    def publishing(self, raw: Mapping[str, Any], path: PathT, bundle: bool) -> None:
+        """What a rule publishing into another model cannot also do."""
+        if bundle:
+            self.issue((*path, "to"), "a bundle cannot publish into another model: name one `model`")
+        if raw.get("remove_from"):
+            self.issue(
+                (*path, "remove_from"),
+                "remove_from does not combine with publishing into another model (`to: {model, alias}`)",
+                key=True,
+            )
 
     def _of(self, raw: Mapping[str, Any], path: PathT, models: tuple[str, ...], bundle: bool) -> str | None:
         of = raw.get("of")
@@ -184,7 +198,8 @@ class Builder:
                 if not isinstance(lin.get("model"), str):
                     return None
                 alias = lin.get("alias") if isinstance(lin.get("alias"), str) else None
-                return LineageGate(model=lin["model"], alias=alias, of=of, loc=loc)
+                by = lin.get("rule") if isinstance(lin.get("rule"), str) else None
+                return LineageGate(model=lin["model"], alias=alias, rule=by, of=of, loc=loc)
             if "max_age" in raw and isinstance(raw["max_age"], str):
                 return self.duration_gate(raw["max_age"], (*path, "max_age"), of, loc)
             if "freeze" in raw and isinstance(raw["freeze"], Mapping) and not keep:
@@ -368,3 +383,14 @@ def _duration(text: str) -> int:
     if seconds > _MAX_DURATION:
         raise InvalidInput(f"duration {text!r} is longer than {MAX_DURATION_YEARS} years")
     return seconds
+
+
+def _destination(to: Any, models: tuple[str, ...]) -> tuple[Any, str | None]:
+    """``to`` as (alias, destination model): a plain alias, or ``{model, alias}`` to publish
+    (a destination equal to the rule's own model is a plain move)."""
+    if not isinstance(to, Mapping):
+        return to, None
+    alias, model = to.get("alias"), to.get("model")
+    if not isinstance(model, str) or (len(models) == 1 and model == models[0]):
+        return alias, None
+    return alias, model

@@ -55,6 +55,7 @@ class MetadataGate:
 class LineageGate:
     model: str
     alias: str | None = None
+    rule: str | None = None  # ... published from that version by this rule (its gates passed)
     of: str | None = None
     loc: Loc = NOWHERE
     kind: str = "lineage"
@@ -141,6 +142,13 @@ class Rule:
     remove_from: bool = False
     description: str = ""
     loc: Loc = NOWHERE
+    #: publish the candidate into this model (collection) of the same registry, then move ``to``
+    #: there (``to: {model, alias}``); None: ``to`` moves within the rule's model
+    dest: str | None = None
+
+    @property
+    def publishes(self) -> bool:
+        return self.dest is not None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from aliasgate.policy.marks import Marks, PathT, json_path
 DEF_NAMES = {
     "": "the policy",
     "promotion": "a promotion rule",
+    "publishTarget": "`to` (publishing into another model)",
     "metricGate": "a metric gate",
     "keepMetricGate": "a keep_if metric gate",
     "metadataGate": "a metadata gate",
@@ -208,7 +209,13 @@ _SIMPLE: dict[str, Callable[[Any, Any], str]] = {
 def _best(error: Any) -> Any:
     from jsonschema.exceptions import best_match
 
-    return best_match(error.context) if error.context else None
+    if not error.context:
+        return None
+    # The branch written for the instance's own type explains it best (a mapping `to` is a publish
+    # target, not a bad alias).
+    wrong = {e.schema_path[0] for e in error.context if e.validator == "type" and not e.relative_path}
+    own = [e for e in error.context if e.schema_path and e.schema_path[0] not in wrong]
+    return best_match(own or error.context)
 
 
 def _scalar(value: Any) -> bool:

@@ -175,6 +175,34 @@ class NativeTtl(AppendsRecords, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Published:
+    """A version of the destination model that carries a source version (published or found)."""
+
+    version: int  # its number in the destination model
+    reused: bool  # True: it existed already (published earlier from the same source version)
+    digest: str | None = None  # the content digest of the source, where the registry has one
+
+
+@runtime_checkable
+class Publishes(AppendsRecords, Protocol):
+    """Optional: a backend that can publish a version of one model into another model of the same
+    registry (W&B: ``linkArtifact`` into a Registry collection or portfolio; MLflow: a new version
+    whose source is ``models:/NAME/VERSION``; embedded: a copy with a lineage edge)."""
+
+    uri: str
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        """The destination version already published from ``source_model:v<number>``, or None."""
+        ...
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        """Publish ``source_model:v<number>`` into ``dest_model``, reusing the version an earlier
+        publish of the same source made (so running it twice never makes a second one). Moves no
+        alias. Raises NotFound for a missing source, AuthError when the account may not."""
+        ...
+
+
 # scheme -> module; each module exposes ``open(uri: str, options: Mapping) -> Registry``.
 BACKENDS: dict[str, str] = {
     "local": "aliasgate.registry.local",

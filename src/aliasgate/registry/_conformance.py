@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aliasgate.native_ttl import TtlRegistry
-    from aliasgate.registry import AppendsRecords, BatchDeletes, Registry
+    from aliasgate.registry import AppendsRecords, BatchDeletes, Publishes, Registry
     from aliasgate.registry.local import LocalRegistry
     from aliasgate.registry.mlflow import MlflowRegistry
     from aliasgate.registry.wandb import WandbRegistry
@@ -24,19 +24,22 @@ if TYPE_CHECKING:
 def _local(backend: LocalRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
+    publishes: Publishes = backend
     appends: AppendsRecords = backend
-    del registry, batch_deletes, appends
+    del registry, batch_deletes, publishes, appends
 
 
 def _mlflow(backend: MlflowRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
+    publishes: Publishes = backend
     appends: AppendsRecords = backend
-    del registry, batch_deletes, appends
+    del registry, batch_deletes, publishes, appends
 
 
 def _wandb(backend: WandbRegistry) -> None:
     registry: Registry = backend
     native_ttl: TtlRegistry = backend
+    publishes: Publishes = backend
     appends: AppendsRecords = backend
-    del registry, native_ttl, appends
+    del registry, native_ttl, publishes, appends

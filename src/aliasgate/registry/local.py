@@ -29,10 +29,11 @@ from aliasgate.model import (
     utcnow,
     validate_alias,
 )
+from aliasgate.registry import local_publish
 from aliasgate.registry.local_file import check_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aliasgate.registry import DeleteResult
+    from aliasgate.registry import DeleteResult, Published
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
@@ -356,11 +357,6 @@ class LocalRegistry:
                     results.append(exc)
         return results
 
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """A record that moves nothing (an approval, a revocation), in its own transaction."""
-        with self._write() as conn:
-            return self._append(conn, self._model_id(conn, model), record)
-
     def _delete(
         self, conn: sqlite3.Connection, model: str, mid: int, number: int, record: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -405,6 +401,17 @@ class LocalRegistry:
         ).fetchone()
         if row is None:
             raise NotFound("no such version", model=model, version=number)
+
+    # -- Publishes: a version copied into another model (``to: {model, alias}``) ----------------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return local_publish.published_copy(self, source_model, number, dest_model)
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return local_publish.publish(self, source_model, number, dest_model)
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return local_publish.append_record(self, model, record)
 
     # -- embedded-only management (the `promote registry` commands) ----------------------------
 

@@ -151,7 +151,7 @@ def load(base_url: str, key: str, *paths: str) -> dict[str, Any]:
     import wandb
 
     api = wandb.Api(api_key=key, overrides={"base_url": base_url})
-    out: dict[str, Any] = {"wandb_version": wandb.__version__, "loaded": {}}
+    out: dict[str, Any] = {"wandb_version": wandb.__version__, "loaded": {}, "seen": {}}
     for path in paths:
         try:
             art = api.artifact(path)
@@ -160,6 +160,10 @@ def load(base_url: str, key: str, *paths: str) -> dict[str, Any]:
                 "project": art.project,
                 "version": art.version,
                 "metadata_keys": len(art.metadata),
+            }
+            out["seen"][path] = {  # the collection's aliases, and the artifact behind a link
+                "aliases": sorted(art.aliases),
+                "source": f"{art.source_entity}/{art.source_project}/{art.source_name}",
             }
         except Exception as exc:
             out["loaded"][path] = {"error": f"{type(exc).__name__}: {exc}"}

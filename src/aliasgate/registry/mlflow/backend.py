@@ -9,6 +9,7 @@ from aliasgate import audit
 from aliasgate.errors import AliasgateError, AuthError, conflict
 from aliasgate.model import AliasOp, Principal, Version
 from aliasgate.registry.http import Transport
+from aliasgate.registry.mlflow import publish as publishing
 from aliasgate.registry.mlflow.audit_store import AuditStore
 from aliasgate.registry.mlflow.client import RestClient
 from aliasgate.registry.mlflow.deletes import BATCH_SIZE, Deletes
@@ -20,7 +21,7 @@ from aliasgate.registry.mlflow.settings import TLS_HINTS, Credentials, Settings
 if TYPE_CHECKING:  # pragma: no cover
     import requests
 
-    from aliasgate.registry import DeleteResult
+    from aliasgate.registry import DeleteResult, Published
 
 _UNIQUE_MARKERS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
 
@@ -103,6 +104,29 @@ class MlflowRegistry:
     def audit_log(self, model: str) -> audit.AuditLog:
         return self.store.audit_log(model)
 
+    # -- Publishes (``to: {model, alias}``): copy a version into another model -----------------------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return publishing.published_copy(self, source_model, number, dest_model)
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return publishing.publish(self, source_model, number, dest_model)
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the chain head and store it, under the model's lock (no alias moves)."""
+        with self.locks.locked(model) as (lease, state):
+            sealed = audit.seal(record, head_of_tags(state.tags))
+            written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
+            try:
+                self.store.write_head(lease, model, sealed, written[0])
+            except AuthError:  # may read the model, not write it: the record was never committed
+                self.store.drop_record(lease, written, sealed)
+                raise
+            except BaseException:
+                lease.abandoned = True  # settled by the next holder, as for a move
+                raise
+            return sealed
+
     # -- deletes ------------------------------------------------------------------------------------
 
     def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,24 +165,6 @@ class MlflowRegistry:
                     lease, op.model, sealed, written, exc, lambda: self._moved(lease, op), what=f"moving {op}"
                 )
             self.store.commit(lease, op.model, sealed, written[0])
-            return sealed
-
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """A record that moves nothing (an approval, a revocation) under the model's lock: written
-        ahead, then the head, which needs EDIT on the model (a READ account is refused, 403, and its
-        record dropped). Such a record is never settled by a later holder (nothing shows that it
-        "happened"): one whose head write went unanswered counts only if that write landed."""
-        with self.locks.locked(model) as (lease, state):
-            sealed = audit.seal(record, head_of_tags(state.tags))
-            written = self.store.write_record(lease, model, sealed, segment_of_head(state.tags))
-            try:
-                self.store.write_head(lease, model, sealed, written[0])
-            except AuthError:
-                self.store.drop_record(lease, written, sealed)
-                raise
-            except BaseException:
-                lease.abandoned = True
-                raise
             return sealed
 
     def _moved(self, lease: Lease, op: AliasOp) -> bool:

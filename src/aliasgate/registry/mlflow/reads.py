@@ -25,6 +25,7 @@ from aliasgate.registry.mlflow.client import (
     server_time,
     tag_dict,
 )
+from aliasgate.registry.mlflow.publish import origin_of
 from aliasgate.registry.mlflow.records import SEGMENT_PREFIX, TAG_PREFIX
 
 INPUTS_TAG = "aliasgate.inputs"
@@ -223,6 +224,7 @@ class Reads:
             lineage=lineage,
             lineage_recorded=recorded,
             source=_source(mv, run_id),
+            published_from=origin_of(str(mv.get("source") or "")),  # a copy: models:/NAME/VERSION
         )
 
     def _run_metrics(self, run_id: str, model: str, number: int) -> dict[str, float]:

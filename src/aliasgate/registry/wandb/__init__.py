@@ -45,8 +45,9 @@ from urllib.parse import urlsplit
 from aliasgate import audit, secrets
 from aliasgate.errors import InvalidInput
 from aliasgate.model import AliasOp, Principal, Version
-from aliasgate.registry import TtlState
+from aliasgate.registry import Published, TtlState
 from aliasgate.registry.wandb import audit_store, deletes, moves, reads
+from aliasgate.registry.wandb import publish as publishing
 from aliasgate.registry.wandb.client import GraphQL
 from aliasgate.registry.wandb.project import Project
 from aliasgate.registry.wandb.shapes import REGISTRY_PREFIX
@@ -115,6 +116,8 @@ class WandbRegistry:
         self.base_url = self.client.base_url
         self._p = Project(self.client, entity, project, settings_entity=settings_entity)
         self._ttl = TtlStore(self._p)
+        self._settings_entity = settings_entity
+        self._others: dict[tuple[str | None, str], Project] = {}  # other projects models name
 
     def close(self) -> None:
         self.client.close()
@@ -135,30 +138,49 @@ class WandbRegistry:
     def whoami(self) -> Principal:
         return self._p.whoami()
 
+    def _at(self, model: str) -> Project:
+        """The project a model reference lives in: this registry's, or the one ``project/name``
+        (or ``entity/project/name``) names; ``project/name`` is in WANDB_ENTITY, else the entity of
+        this URI (for a registry URI: the account's default entity)."""
+        parts = model.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            return self._p
+        entity, project = (parts[0] if len(parts) == 3 else None), parts[-2]
+        if project.casefold() == self._p.project.casefold() and (
+            entity is None or entity.casefold() == self._p.entity.casefold()
+        ):
+            return self._p
+        if entity is None:
+            entity = self._settings_entity or (None if self._p.registry else self._p.entity)
+        key = (entity, project)
+        if key not in self._others:
+            self._others[key] = Project(self.client, entity, project, settings_entity=self._settings_entity)
+        return self._others[key]
+
     def models(self) -> list[str]:
         return reads.models(self._p)
 
     def aliases(self, model: str) -> dict[str, int]:
-        return reads.aliases(self._p, model)
+        return reads.aliases(self._at(model), model)
 
     def latest(self, model: str) -> int | None:
-        return reads.latest(self._p, model)
+        return reads.latest(self._at(model), model)
 
     def version(self, model: str, number: int) -> Version:
-        return reads.version(self._p, model, number)
+        return reads.version(self._at(model), model, number)
 
     def versions(self, model: str) -> list[Version]:
-        return reads.versions(self._p, model)
+        return reads.versions(self._at(model), model)
 
     def audit_log(self, model: str) -> audit.AuditLog:
-        return audit_store.audit_log(self._p, model)
+        return audit_store.audit_log(self._at(model), model)
 
     def apply(self, ops: Sequence[AliasOp], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return moves.apply(self._p, ops, records)
+        return moves.apply(self._at(ops[0].model) if ops else self._p, ops, records)
 
     def delete_version(self, model: str, number: int, record: Mapping[str, Any]) -> dict[str, Any]:
         """Delete (artifact sequence) or unlink (registry portfolio) one version that holds no alias."""
-        return deletes.delete_version(self._p, model, number, record)
+        return deletes.delete_version(self._at(model), model, number, record)
 
     # -- NativeTtl (``promote cleanup --native-ttl``) ------------------------------------------
 
@@ -169,4 +191,16 @@ class WandbRegistry:
         self._ttl.disable(model, number)
 
     def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        return audit_store.append_record(self._p, model, record)
+        return audit_store.append_record(self._at(model), model, record)
+
+    # -- Publishes (``to: {model, alias}``): link into a Registry collection or portfolio ---------
+
+    def published_copy(self, source_model: str, number: int, dest_model: str) -> Published | None:
+        return publishing.published_copy(
+            self._at(source_model), source_model, number, self._at(dest_model), dest_model
+        )
+
+    def publish(self, source_model: str, number: int, dest_model: str) -> Published:
+        return publishing.publish(
+            self._at(source_model), source_model, number, self._at(dest_model), dest_model
+        )

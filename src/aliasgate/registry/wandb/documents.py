@@ -303,6 +303,33 @@ mutation AliasgateSetTtl($input: UpdateArtifactInput!) {
 """
 
 
+# A version and every collection it is a member of (with its number there): where it was linked.
+PUBLISHED = f"""
+query AliasgatePublished($entity: String!, $project: String!, $name: String!) {{
+  project(name: $project, entityName: $entity) {{
+    artifactCollectionMembership(name: $name) {{
+      versionIndex
+      artifact {{
+        id
+        state
+        digest
+        artifactMemberships {{ edges {{ node {{ versionIndex artifactCollection {{ __typename name {_PROJECT} }} }} }} }}
+      }}
+    }}
+  }}
+}}
+"""
+
+# A field subset of the SDK's LINK_ARTIFACT_GQL (wandb/sdk/artifacts/_generated/operations.py),
+# same input: `Artifact.link()` sends this to link into a Registry collection
+# or a legacy portfolio. The membership's number in the destination is `versionIndex`.
+LINK_ARTIFACT = """
+mutation AliasgateLinkArtifact($input: LinkArtifactInput!) {
+  result: linkArtifact(input: $input) { versionIndex }
+}
+"""
+
+
 def all_documents() -> dict[str, str]:
     """Every document this module can produce (tests validate each against the W&B schema)."""
     docs = {
@@ -330,5 +357,7 @@ def all_documents() -> dict[str, str]:
         "unlink-artifact": UNLINK_ARTIFACT,
         "ttl-states": ttl_states(2),
         "set-ttl": SET_TTL,
+        "published": PUBLISHED,
+        "link-artifact": LINK_ARTIFACT,
     }
     return docs

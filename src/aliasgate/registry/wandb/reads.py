@@ -135,6 +135,8 @@ def from_artifact(p: Project, model: str, c: str, number: int, art: Mapping[str,
         for edge in used:
             lineage += _lineage_ids(p, (edge or {}).get("node") or {})
     seq = need(art, "artifactSequence", model)
+    linked = seq.get("project") and coll_path(seq) != here and art.get("versionIndex") is not None
+    origin = VersionId("/".join(coll_path(seq)), int(art["versionIndex"])) if linked else None
     created_by = None
     if is_run:
         created_by = (run.get("user") or {}).get("username") or run.get("name")
@@ -148,6 +150,7 @@ def from_artifact(p: Project, model: str, c: str, number: int, art: Mapping[str,
         metadata=metadata,
         lineage=tuple(sorted(set(lineage))),
         lineage_recorded=is_run and complete,
+        published_from=origin,  # a link: the version of the sequence it was logged to
         source=f"{project_path(seq.get('project')) or '?'}/{seq.get('name')}:v{art.get('versionIndex')}",
     )
     p.versions[(c, number)] = version
