@@ -42,6 +42,7 @@ class Snapshot:
         self._versions: dict[tuple[str, int], Version] = {}
         self._latest: dict[str, int | None] = {}
         self._records: dict[str, tuple[Sequence[Mapping[str, Any]], bool]] = {}
+        self._logs: dict[str, AuditLog] = {}
 
     def records(self, model: str) -> tuple[Sequence[Mapping[str, Any]], bool]:
         """A model's audit records and whether the chain verifies (lineage gates with ``rule``)."""
@@ -49,13 +50,12 @@ class Snapshot:
             from aliasgate import audit
 
             try:
-                log = self.registry.audit_log(model)
+                log = self.audit_log(model)
             except NotFound:
                 self._records[model] = ((), False)
             else:
                 self._records[model] = (log.records, audit.verify(log).ok)
         return self._records[model]
-        self._logs: dict[str, AuditLog] = {}
 
     def audit_log(self, model: str) -> AuditLog:
         if model not in self._logs:
