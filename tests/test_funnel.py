@@ -30,6 +30,7 @@ COMMANDS: dict[str, list[str]] = {
     "rollback": ["rollback", "bert-classifier", "production", "--dry-run"],
     "cleanup": ["cleanup", "-p", "examples/promote.yaml", "--dry-run"],
     "whoami": ["whoami"],
+    "notify": ["notify", "--test", "-p", "examples/promote.yaml"],
     "schema": ["schema"],
     "registry init": ["registry", "init"],
     "registry create-model": ["registry", "create-model", "m"],

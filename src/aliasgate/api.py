@@ -380,6 +380,7 @@ _VERBS = frozenset(
         "run_cleanup",
         "run_history",
         "run_models",
+        "run_notify_test",
         "run_plan",
         "run_report",
         "run_rollback",
@@ -396,6 +397,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.commands import run_cleanup as run_cleanup
     from aliasgate.commands import run_history as run_history
     from aliasgate.commands import run_models as run_models
+    from aliasgate.commands import run_notify_test as run_notify_test
     from aliasgate.commands import run_plan as run_plan
     from aliasgate.commands import run_report as run_report
     from aliasgate.commands import run_rollback as run_rollback

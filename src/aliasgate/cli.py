@@ -263,6 +263,10 @@ def rollback(
         bool, typer.Option("--dry-run", help="Show where the alias would go; change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", "-p", help="Tell this policy's `notify:` targets of the rollback."),
+    ] = None,
 ) -> int:
     """Move an alias back to its holder before the last audited move (compare-and-swap, audited).
 
@@ -270,7 +274,9 @@ def rollback(
     from aliasgate import api
 
     f = face(as_json)
-    run = api.run_rollback(model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=f.github)
+    run = api.run_rollback(
+        model, alias, registry, to=to, reason=reason, dry_run=dry_run, reports=f.github, policy_path=policy
+    )
     return f.emit(run)
 
 
@@ -326,6 +332,25 @@ def cleanup(
         on_outcome=f.on_outcome,
     )
     return f.emit(run)
+
+
+@command(app)
+def notify(
+    test: Annotated[
+        bool, typer.Option("--test", help="Send a signed test event to every target and report each.")
+    ] = False,
+    policy: PolicyOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Check the policy's `notify:` targets: `promote notify --test` delivers a signed test event to each.
+
+    Exit 0 when every target took it, 1 when one did not, 2 when the policy names none."""
+    from aliasgate import api
+    from aliasgate.errors import InvalidInput
+
+    if not test:
+        raise InvalidInput("nothing to do", hint="promote notify --test [-p POLICY]")
+    return face(as_json).emit(api.run_notify_test(policy))
 
 
 @command(app)

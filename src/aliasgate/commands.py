@@ -24,6 +24,7 @@ from aliasgate.api import (
     load,
     make_plan,
     native_ttl_plan,
+    provenance,
     provenance_later,
     read_plan,
     require_native_ttl,
@@ -42,6 +43,7 @@ from aliasgate.results import (
     CleanupRun,
     HistoryView,
     ModelsView,
+    NotifyRun,
     PlanRun,
     ReportView,
     RollbackRun,
@@ -154,20 +156,29 @@ def run_apply(
     reports: bool,
 ) -> ApplyRun:
     """``promote apply``: a saved plan exactly, or a fresh plan of the policy."""
+    from aliasgate import notify
+
     if plan_file is not None:
         saved = read_plan(plan_file, policy_path)
+        notify.prepare(saved.policy.notify, dry_run=dry_run)
         with _opened(saved.registry(registry)) as session:
             confirmed = confirm_plan(session, saved)
             result = apply_plan(session, confirmed, exact=True, dry_run=dry_run)
             shown = _reports(session, confirmed, result) if reports else []
-            return ApplyRun(confirmed, result, True, session.registry.uri, shown)
+            uri, pol = session.registry.uri, saved.policy
+            notes = notify.after_apply(
+                pol.notify, result, uri, lambda: provenance(session, pol.path, pol.sha256)
+            )
+            return ApplyRun(confirmed, result, True, uri, shown, notes)
     pol = load(policy_path)
+    notify.prepare(pol.notify, dry_run=dry_run)
     with _opened(resolve_registry(registry, pol)) as session:
         prov = None if dry_run else provenance_later(session, str(pol.path), pol.sha256)
         p = make_plan(pol, session, rules=rules)
         result = apply_plan(session, p, exact=False, dry_run=dry_run, prov=prov)
         shown = _reports(session, p, result) if reports else []
-        return ApplyRun(p, result, False, session.registry.uri, shown)
+        notes = notify.after_apply(pol.notify, result, session.registry.uri, prov or (lambda: None))
+        return ApplyRun(p, result, False, session.registry.uri, shown, notes)
 
 
 def run_approve(
@@ -244,9 +255,13 @@ def run_rollback(
     reason: str | None,
     dry_run: bool,
     reports: bool,
+    policy_path: Path | None = None,
 ) -> RollbackRun:
-    from aliasgate import model_reports
+    """``promote rollback``; with a policy, its ``notify:`` targets hear of it."""
+    from aliasgate import model_reports, notify
 
+    targets = load(policy_path).notify if policy_path is not None else ()
+    notify.prepare(targets, dry_run=dry_run)
     with _opened(resolve_registry(registry, None)) as session:
         rb, record = rollback(session, model, alias, to=to, reason=reason, dry_run=dry_run)
         shown = (
@@ -256,7 +271,8 @@ def run_rollback(
             if reports
             else []
         )
-        return RollbackRun(model, alias, rb, dry_run, record, session.registry.uri, shown)
+        notes = notify.after_rollback(targets, record, session.registry.uri)
+        return RollbackRun(model, alias, rb, dry_run, record, session.registry.uri, shown, notes)
 
 
 def run_models(session: Session) -> ModelsView:
@@ -286,7 +302,10 @@ def run_cleanup(
     on_outcome: Callable[[Outcome], None],
 ) -> CleanupRun:
     """``promote cleanup``: plan, show the plan (``on_plan``), delete, report each deletion."""
+    from aliasgate import notify
+
     pol = load(policy_path)
+    notify.prepare(pol.notify, dry_run=dry_run)
     with _opened(resolve_registry(registry, pol)) as session:
         if native_ttl:
             require_native_ttl(session)
@@ -302,4 +321,18 @@ def run_cleanup(
             on_outcome=on_outcome,
             native_ttl=ttl_plan,
         )
-        return CleanupRun(p, result, ttl_plan)
+        notes = notify.after_cleanup(pol.notify, result, session.registry.uri)
+        return CleanupRun(p, result, ttl_plan, notes)
+
+
+def run_notify_test(policy_path: Path | None) -> NotifyRun:
+    """``promote notify --test``: a signed test event to every target of the policy."""
+    from aliasgate import notify
+
+    pol = load(policy_path)
+    if not pol.notify:
+        raise InvalidInput(
+            f"{pol.path} has no `notify:` targets; nothing to test",
+            hint="add one, e.g. `notify: [{url_env: PROMOTE_WEBHOOK_URL, secret_env: PROMOTE_WEBHOOK_SECRET}]`",
+        )
+    return NotifyRun(pol.path, notify.send_test(pol.notify))

@@ -175,6 +175,13 @@ def still_held(model: str, number: int, aliases: list[str]) -> Conflict:
     )
 
 
+def after_notifications(code: int, required_failed: bool) -> int:
+    """A finished command's exit code once its notifications are out: a delivery to a
+    ``required`` target that failed turns 0 into 1 (what was done stays done and audited);
+    any other code already says more and stays."""
+    return int(ExitCode.REGISTRY) if required_failed and code == ExitCode.OK else int(code)
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The one mapping from an exception to the documented exit code."""
     if isinstance(exc, AliasgateError):

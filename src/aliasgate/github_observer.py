@@ -19,6 +19,7 @@ from aliasgate.results import (
     ApplyRun,
     CheckRun,
     CleanupRun,
+    NotifyRun,
     PlanRun,
     ReportView,
     RollbackRun,
@@ -54,7 +55,11 @@ def _rule_annotations(plan: Any, result: Any | None) -> None:
 
 
 def report_plan(
-    plan: Any, result: Any | None, reports: Sequence[ModelReport] = (), saved: str | None = None
+    plan: Any,
+    result: Any | None,
+    reports: Sequence[ModelReport] = (),
+    saved: str | None = None,
+    exit_code: int | None = None,
 ) -> None:
     """Summary (with each model's report), annotations and step outputs of a plan or an apply."""
     github.append_summary(summary.plan_markdown(plan, result, summary.model_markdown(reports)))
@@ -65,7 +70,8 @@ def report_plan(
         moves = [mv.as_dict() for o in applied for mv in o.moves]
     else:
         moves = [mv.as_dict() for mv in plan.moves]
-    exit_code = int(result.exit_code) if result is not None else (3 if plan.blocked else 0)
+    if exit_code is None:
+        exit_code = int(result.exit_code) if result is not None else (3 if plan.blocked else 0)
     outputs = {
         "changed": "true" if final and applied else "false",
         "moves": json.dumps(moves),
@@ -81,7 +87,19 @@ def _plan(run: PlanRun) -> None:
 
 
 def _apply(run: ApplyRun) -> None:
-    report_plan(run.plan, run.result, run.reports)
+    report_plan(run.plan, run.result, run.reports, exit_code=run.exit_code)
+    notifications(run.notifications)
+
+
+def notifications(report: Any) -> None:
+    """An annotation per failed delivery (an error when the target is required); targets are
+    named by their variable, never their URL."""
+    for d in report.failed if report is not None else []:
+        github.command("error" if d.required else "warning", d.line(), title="aliasgate: notification")
+
+
+def _notify(run: NotifyRun) -> None:
+    notifications(run.report)
 
 
 def _rollback(run: RollbackRun) -> None:
@@ -103,9 +121,10 @@ def _rollback(run: RollbackRun) -> None:
         {
             "changed": "true" if changed else "false",
             "moves": json.dumps([move] if current != target else []),
-            "exit-code": "0",
+            "exit-code": str(run.exit_code),
         }
     )
+    notifications(run.notifications)
 
 
 def policy_errors(issues: Iterable[Any]) -> None:
@@ -196,6 +215,7 @@ def _cleanup(run: CleanupRun) -> None:
         file=run.plan.policy_path,
         native_ttl=run.result.native_ttl,
     )
+    notifications(run.notifications)
 
 
 def _report(view: ReportView) -> None:
@@ -211,6 +231,7 @@ _HANDLERS: dict[type, Callable[[Any], None]] = {
     CheckRun: _check,
     CleanupRun: _cleanup,
     ReportView: _report,
+    NotifyRun: _notify,
 }
 
 

@@ -26,6 +26,7 @@ from aliasgate.results import (
     CleanupRun,
     HistoryView,
     ModelsView,
+    NotifyRun,
     PlanRun,
     ReportView,
     RollbackRun,
@@ -90,7 +91,25 @@ def _plan(run: PlanRun, style: Style) -> list[tuple[str, bool]]:
 
 def _apply(run: ApplyRun, style: Style) -> list[tuple[str, bool]]:
     head = [] if run.exact else [(render.plan_text(run.plan, style), False), ("", False)]
-    return [*head, (render.apply_text(run.result, style), False)]
+    return [*head, (render.apply_text(run.result, style), False), *_notified(run.notifications)]
+
+
+def _notified(report: Any) -> list[tuple[str, bool]]:
+    """One line per delivery: on stdout when taken, a warning (an error if required) on stderr when not."""
+    if report is None:
+        return []
+    out = []
+    for d in report.deliveries:
+        level = "" if d.ok else ("error: " if d.required else "warning: ")
+        out.append((level + d.line(), not d.ok))
+    return out
+
+
+def _notify(run: NotifyRun, style: Style) -> list[tuple[str, bool]]:
+    lines = _notified(run.report)
+    if not run.report.deliveries:
+        lines.append((f"{run.policy}: no notify target", True))
+    return lines
 
 
 def _check(run: CheckRun, style: Style) -> list[tuple[str, bool]]:
@@ -143,14 +162,14 @@ def _rollback(run: RollbackRun, style: Style) -> list[tuple[str, bool]]:
     else:
         seq = (run.record or {}).get("seq")
         text = f"rolled back {ref} v{rb.current} -> v{rb.target} (audit #{seq})"
-    return [(text, False)]
+    return [(text, False), *_notified(run.notifications)]
 
 
 def _cleanup(run: CleanupRun, style: Style) -> list[tuple[str, bool]]:
     out = [(render.cleanup_result_text(run.result, style), False)]
     if run.result.native_ttl is not None:
         out.append((render.native_ttl_result_text(run.result.native_ttl, style), False))
-    return out
+    return out + _notified(run.notifications)
 
 
 def _whoami(view: WhoamiView, style: Style) -> list[tuple[str, bool]]:
@@ -208,6 +227,7 @@ TEXT: dict[type, Callable[[Any, Style], list[tuple[str, bool]]]] = {
     CleanupRun: _cleanup,
     WhoamiView: _whoami,
     ModelsView: _models,
+    NotifyRun: _notify,
 }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aliasgate.errors import ExitCode, PolicyIssue
+from aliasgate.errors import ExitCode, PolicyIssue, after_notifications
 from aliasgate.model import Principal, Version
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.cleanup import CleanupResult
     from aliasgate.model_reports import ModelReport
     from aliasgate.native_ttl import TtlPlan
+    from aliasgate.notify import NotifyReport
     from aliasgate.planner import Plan
     from aliasgate.policy.model import Policy
     from aliasgate.report import Report
@@ -47,13 +48,23 @@ class ApplyRun:
     exact: bool  # a saved plan applied as is (the text report then omits the plan)
     registry: str
     reports: list[ModelReport] = field(default_factory=list)
+    notifications: NotifyReport | None = None  # None: the policy names no notify target
 
     @property
     def exit_code(self) -> int:
-        return int(self.result.exit_code)
+        return _notified(int(self.result.exit_code), self.notifications)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan.as_dict(), "result": self.result.as_dict()}
+        return {"plan": self.plan.as_dict(), "result": self.result.as_dict(), **_notes(self.notifications)}
+
+
+def _notified(code: int, notes: NotifyReport | None) -> int:
+    return after_notifications(code, notes is not None and notes.required_failed)
+
+
+def _notes(notes: NotifyReport | None) -> dict[str, Any]:
+    """The ``notifications`` field of a result's JSON, when the policy names targets."""
+    return {} if notes is None else {"notifications": notes.as_dict()}
 
 
 @dataclass
@@ -156,8 +167,11 @@ class RollbackRun:
     record: dict[str, Any] | None
     registry: str
     reports: list[ModelReport] = field(default_factory=list)
+    notifications: NotifyReport | None = None
 
-    exit_code = int(ExitCode.OK)
+    @property
+    def exit_code(self) -> int:
+        return _notified(int(ExitCode.OK), self.notifications)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +181,7 @@ class RollbackRun:
             "to": self.rollback.target,
             "dry_run": self.dry_run,
             "record": self.record,
+            **_notes(self.notifications),
         }
 
 
@@ -175,13 +190,14 @@ class CleanupRun:
     plan: CleanupPlan
     result: CleanupResult
     ttl_plan: TtlPlan | None = None
+    notifications: NotifyReport | None = None
 
     @property
     def exit_code(self) -> int:
-        return int(self.result.exit_code)
+        return _notified(int(self.result.exit_code), self.notifications)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan.as_dict(), "result": self.result.as_dict()}
+        return {"plan": self.plan.as_dict(), "result": self.result.as_dict(), **_notes(self.notifications)}
 
 
 @dataclass
@@ -205,6 +221,21 @@ class ModelsView:
 
     def as_dict(self) -> list[dict[str, Any]]:
         return [{"model": m, "latest": n, "aliases": a} for m, n, a in self.rows]
+
+
+@dataclass
+class NotifyRun:
+    """``promote notify --test``: one delivery per target; exit 1 if any failed."""
+
+    policy: str
+    report: NotifyReport
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.REGISTRY if self.report.failed else ExitCode.OK)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "notifications": self.report.as_dict()}
 
 
 @dataclass

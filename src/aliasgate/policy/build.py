@@ -29,6 +29,7 @@ from aliasgate.policy.model import (
     Rule,
     SoakGate,
 )
+from aliasgate.policy.notify import targets as notify_targets
 from aliasgate.policy.schema_check import describe
 
 
@@ -84,7 +85,10 @@ class Builder:
                 rnames[rrule.name] = i
             retention.append(rrule)
         registry = data.get("registry") if isinstance(data.get("registry"), str) else None
-        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention), self.groups)
+        notify = notify_targets(self, data.get("notify"))
+        return Policy(
+            self.filename, sha, registry, tuple(rules), tuple(retention), notify=notify, groups=self.groups
+        )
 
     def read_groups(self, raw: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(raw, Mapping):

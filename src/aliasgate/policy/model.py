@@ -167,6 +167,27 @@ class RetentionRule:
         return self.name or f"retention[{self.pattern}]"
 
 
+NOTIFY_EVENTS = ("moved", "blocked", "rolled_back", "cleanup")
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """Where to tell people: a Standard Webhooks endpoint or a Slack incoming webhook.
+
+    Holds the names of environment variables only; the URL and secret are read at delivery."""
+
+    kind: str  # webhook | slack
+    url_env: str
+    secret_env: str | None = None  # webhooks only
+    on: tuple[str, ...] = NOTIFY_EVENTS
+    required: bool = False
+    loc: Loc = NOWHERE
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} ${self.url_env}"
+
+
 @dataclass(frozen=True)
 class Policy:
     path: str
@@ -174,6 +195,7 @@ class Policy:
     registry: str | None = None
     promotions: tuple[Rule, ...] = ()
     retention: tuple[RetentionRule, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> principals
     text: str | None = field(default=None, repr=False, compare=False)  # the source, as read
 

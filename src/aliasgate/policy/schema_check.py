@@ -25,6 +25,9 @@ DEF_NAMES = {
     "freezeGate": "a freeze gate",
     "principalsGate": "a principals gate",
     "retention": "a retention rule",
+    "notifyTarget": "a notify target",
+    "webhookTarget": "a webhook target",
+    "slackTarget": "a Slack target",
 }
 
 
@@ -144,7 +147,7 @@ def _translate(error: Any, def_ids: dict[int, str], where_in: Any) -> Found:
         if v == "type" and not _scalar(inst):
             yield path, f"expected {_type_name(sch.get('type'))}, got {describe(inst)}", False
         else:
-            shown = f" (got {describe(inst)})" if _scalar(inst) else ""
+            shown = f" (got {describe(inst)})" if _scalar(inst) and not sch.get("x-secret") else ""
             yield path, f"{sch['x-message']}{shown}", False
     elif v == "required":
         for key in [k for k in error.validator_value if k not in inst]:
@@ -176,11 +179,12 @@ def _unknown_keys(path: PathT, sch: Mapping[str, Any], inst: Any, where: str) ->
 def _discriminator(path: PathT, sch: Mapping[str, Any], inst: Mapping[str, Any]) -> tuple[PathT, str]:
     kinds = list(sch["x-discriminator"])
     present = [k for k in kinds if k in inst]
-    noun = "a promotion" if "bundle" in kinds else "a gate"
+    noun = sch.get("x-noun") or ("a promotion" if "bundle" in kinds else "a gate")
     if len(present) > 1 and noun == "a promotion":
         return path, "a promotion names either `model` or `bundle`, not both"
     if len(present) > 1:
-        return path, f"{noun} has one kind; found {' and '.join(present)}: split it into separate gates"
+        split = "targets" if noun == "a notify target" else "gates"
+        return path, f"{noun} has one kind; found {' and '.join(present)}: split it into separate {split}"
     keys = ", ".join(repr(k) for k in inst) or "none"
     return path, f"{noun} needs exactly one of: {', '.join(kinds)} (found keys: {keys})"
 

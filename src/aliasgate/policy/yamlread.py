@@ -116,7 +116,8 @@ class _Walker:
                 self.issue(key_node, path, "YAML merge keys (<<) are not supported in policies")
                 continue
             key = self.scalar(key_node, path)
-            key = key if isinstance(key, str) else str(key)
+            # a plain key is its text: `on:` is the key "on" (as in GitHub workflows), not YAML 1.1's true
+            key = key if isinstance(key, str) else str(getattr(key_node, "value", key))
             kpath = (*path, key)
             self.marks.keys[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
