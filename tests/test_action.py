@@ -317,6 +317,42 @@ def test_apply_saved_plan_through_plan_file(action: Runner, demo: Demo) -> None:
     )
 
 
+FOUR_EYES = """\
+version: 1
+promotions:
+  - name: ship
+    model: bert-classifier
+    from: staging
+    to: production
+    approvals: {required: 1, from: [alice, bob], not_by: [author]}
+"""
+
+
+def test_approve_through_the_action_then_apply(action: Runner, demo: Demo) -> None:
+    demo.write("four-eyes.yaml", FOUR_EYES)
+    plan_file = str(demo.path / "plan.json")
+    planned = action(
+        {"command": "plan", "policy": "four-eyes.yaml", "plan-file": plan_file, "fail-on-blocked": "false"},
+        job_env={"PROMOTE_PRINCIPAL": "alice"},
+    )
+    assert planned.outputs["exit-code"] == "3" and "awaiting approval" in planned.raw, planned.raw
+    refused = action(
+        {"command": "approve", "plan-file": plan_file, "policy": "four-eyes.yaml"},
+        job_env={"PROMOTE_PRINCIPAL": "alice"},
+    )
+    assert refused.outcome == "failure" and "alice made this plan" in refused.raw
+    approved = action(
+        {"command": "approve", "plan-file": plan_file, "policy": "four-eyes.yaml", "reason": "reviewed"},
+        job_env={"PROMOTE_PRINCIPAL": "bob"},
+    )
+    assert approved.outcome == "success", approved.raw
+    record = audit_records(demo)[-1]
+    assert (record["kind"], record["principal"]["name"], record["reason"]) == ("approve", "bob", "reviewed")
+    applied = action({"command": "apply", "plan-file": plan_file, "policy": "four-eyes.yaml"})
+    assert applied.outcome == "success", applied.raw
+    assert aliases(demo)["production"] == 4
+
+
 RETENTION = """\
 version: 1
 retention:

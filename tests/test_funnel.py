@@ -21,6 +21,8 @@ TRACEBACK = "Traceback (most recent call last)"
 COMMANDS: dict[str, list[str]] = {
     "plan": ["plan", "-p", "examples/aliasgate.yaml"],
     "apply": ["apply", "-p", "examples/aliasgate.yaml", "--dry-run"],
+    "approve": ["approve", "plan.json", "-p", "examples/aliasgate.yaml"],
+    "approvals": ["approvals", "bert-classifier"],
     "check": ["check", "examples/aliasgate.yaml"],
     "status": ["status", "bert-classifier"],
     "history": ["history", "bert-classifier"],
@@ -97,7 +99,9 @@ def test_traceback_option_prints_it_redacted_and_keeps_the_exit_code(
 
 
 def test_bad_output_path_is_exit_2(demo: Demo, cli: Any) -> None:
-    r = cli("plan", "-p", "examples/aliasgate.yaml", "-o", str(demo.path / "no" / "such" / "dir" / "plan.json"))
+    r = cli(
+        "plan", "-p", "examples/aliasgate.yaml", "-o", str(demo.path / "no" / "such" / "dir" / "plan.json")
+    )
     assert r.code == 2, r.output
     assert "error: cannot write the plan to" in r.stderr and TRACEBACK not in r.output
     r = cli("registry", "export", "-o", str(demo.path))  # a directory

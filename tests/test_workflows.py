@@ -79,9 +79,15 @@ def run(*cmd: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_there_are_three_workflows_to_copy_and_the_release() -> None:
-    assert [p.name for p in USER_WORKFLOWS] == ["cleanup.yml", "promote.yml", "rollback.yml"]
-    assert [p.name for p in WORKFLOWS] == ["cleanup.yml", "promote.yml", "release.yml", "rollback.yml"]
+def test_there_are_four_workflows_to_copy_and_the_release() -> None:
+    assert [p.name for p in USER_WORKFLOWS] == ["approve.yml", "cleanup.yml", "promote.yml", "rollback.yml"]
+    assert [p.name for p in WORKFLOWS] == [
+        "approve.yml",
+        "cleanup.yml",
+        "promote.yml",
+        "release.yml",
+        "rollback.yml",
+    ]
 
 
 # -- the linters ---------------------------------------------------------------------------------------------
@@ -335,6 +341,17 @@ def test_rollback_is_manual_and_waits_for_an_environment() -> None:
     assert job["concurrency"]["group"] == "aliasgate-${{ inputs.model }}"  # the same group as apply
     (step,) = [s for s in job["steps"] if s.get("with", {}).get("command") == "rollback"]
     assert step["with"]["model"] == "${{ inputs.model }}" and step["with"]["alias"] == "${{ inputs.alias }}"
+
+
+def test_approve_is_manual_and_each_approver_uses_their_own_environment() -> None:
+    wf = load(ROOT / "workflows" / "approve.yml")
+    assert set(on(wf)) == {"workflow_dispatch"}
+    plan, approve = wf["jobs"]["plan"], wf["jobs"]["approve"]
+    assert plan["environment"] == "model-registry-plan"  # the read-only account makes the plan
+    assert approve["needs"] == "plan"
+    assert approve["environment"] == "model-approval-${{ inputs.approver }}"  # never model-registry
+    step = next(s for s in approve["steps"] if s.get("with", {}).get("command") == "approve")
+    assert step["with"]["plan-file"] == "${{ runner.temp }}/plan.json"
 
 
 def test_workflows_use_only_inputs_the_action_declares() -> None:

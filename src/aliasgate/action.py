@@ -30,7 +30,7 @@ from pathlib import Path
 from aliasgate import funnel, github, secrets
 from aliasgate.errors import ExitCode, InvalidInput, OutputError, exit_code_for
 
-COMMANDS = ("plan", "apply", "cleanup", "rollback", "check", "report")
+COMMANDS = ("plan", "apply", "approve", "cleanup", "rollback", "check", "report")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
 
@@ -177,6 +177,11 @@ def command_line(inputs: Inputs, env: Mapping[str, str]) -> list[str]:
         if i.plan_file:  # re-checked against the policy it was made from
             return ["apply", i.plan_file, "-p", i.policy, *reg, *dry, *i.args]
         return ["apply", "-p", i.policy, *reg, *dry, *i.args]
+    if i.command == "approve":
+        if not i.plan_file:
+            raise InputError("approve needs the plan-file input (a plan saved by the plan command)")
+        comment = ["--comment", i.reason] if i.reason else []
+        return ["approve", i.plan_file, "-p", i.policy, *reg, *comment, *i.args]
     if i.command == "cleanup":
         ttl = ["--native-ttl"] if i.native_ttl and not _has_option(i.args, "--native-ttl") else []
         return ["cleanup", "-p", i.policy, *reg, *dry, *ttl, *i.args]

@@ -374,6 +374,8 @@ _VERBS = frozenset(
     {
         "open_session",
         "run_apply",
+        "run_approvals",
+        "run_approve",
         "run_check",
         "run_cleanup",
         "run_history",
@@ -389,6 +391,8 @@ _VERBS = frozenset(
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.commands import open_session as open_session
     from aliasgate.commands import run_apply as run_apply
+    from aliasgate.commands import run_approvals as run_approvals
+    from aliasgate.commands import run_approve as run_approve
     from aliasgate.commands import run_check as run_check
     from aliasgate.commands import run_cleanup as run_cleanup
     from aliasgate.commands import run_history as run_history

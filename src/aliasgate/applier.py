@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aliasgate import audit
 from aliasgate import gates as gates_mod
 from aliasgate.errors import AliasgateError, Blocked, Conflict, InvalidInput, conflict
 from aliasgate.interrupt import NEVER
@@ -282,7 +283,7 @@ def holder_stack(records: Sequence[Mapping[str, Any]], alias: str) -> list[int]:
     so rolling back twice steps back twice instead of toggling."""
     stack: list[int] = []
     for rec in records:
-        if rec.get("alias") != alias or rec.get("kind") == "delete":
+        if rec.get("alias") != alias or not _moved(rec):
             continue
         src, dst = rec.get("from"), rec.get("to")
         if dst is None:  # alias removed
@@ -302,12 +303,17 @@ def holder_stack(records: Sequence[Mapping[str, Any]], alias: str) -> list[int]:
     return stack
 
 
+def _moved(record: Mapping[str, Any]) -> bool:
+    """Whether the record moved its alias (not a deletion, an approval or a revocation)."""
+    return record.get("kind") not in ("delete", *audit.MOVES_NOTHING)
+
+
 def plan_rollback(registry: Registry, model: str, alias: str, to: str | None) -> RollbackPlan:
     current = registry.aliases(model).get(alias)
     if current is None:
         raise InvalidInput(f"nothing holds {model}:{alias}; there is nothing to roll back")
     records = list(registry.audit_log(model).records)
-    last = next((r for r in reversed(records) if r.get("alias") == alias and r.get("kind") != "delete"), None)
+    last = next((r for r in reversed(records) if r.get("alias") == alias and _moved(r)), None)
     if to is not None:
         ref = Ref.parse(to if ":" in to else f"{model}:{to}")
         if ref.model != model:

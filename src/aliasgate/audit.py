@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RECORD_FORMAT = 1
-KINDS = ("promote", "rollback", "undo", "manual", "remove", "delete", "publish")
+KINDS = ("promote", "rollback", "undo", "manual", "remove", "delete", "approve", "revoke", "ttl", "publish")
+#: kinds whose record changes no alias and no version (an approval, its revocation, a TTL change):
+#: nothing in the registry can show they "happened", so only the chain head vouches for them
+MOVES_NOTHING = ("approve", "revoke", "ttl")
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,33 @@ def apply(
 
 
 @command(app)
+def approve(
+    plan_file: Annotated[
+        Path, typer.Argument(help="A plan saved with `promote plan -o`.", show_default=False)
+    ],
+    policy: PolicyOpt = None,
+    registry: RegistryOpt = None,
+    rule: RuleOpt = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="Why; recorded with the approval.")] = None,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Withdraw your approval of the plan's moves.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> object:
+    """Approve the moves of a saved plan (four-eyes), as the account the registry authenticates.
+
+    The plan is checked as `apply PLAN` checks it; the approval is an audit record bound to the
+    registry, model, alias, from- and to-version, policy hash and rule of each move."""
+    return api.run_approve(plan_file, policy, registry, rules=rule, comment=comment, revoke=revoke)
+
+
+@command(app)
+def approvals(model: ModelArg, registry: RegistryOpt = None, as_json: JsonOpt = False) -> object:
+    """Approvals and revocations of a model, newest first, with whether each still stands."""
+    return api.run_approvals(model, registry)
+
+
+@command(app)
 def check(
     policies: Annotated[list[Path], Arg(help="Policy files to validate.", show_default=False)],
     as_json: JsonOpt = False,

@@ -36,6 +36,8 @@ from aliasgate.api import (
 from aliasgate.errors import InvalidInput
 from aliasgate.results import (
     ApplyRun,
+    ApprovalsView,
+    ApproveRun,
     CheckEntry,
     CheckRun,
     CleanupRun,
@@ -177,6 +179,32 @@ def run_apply(
         shown = _reports(session, p, result) if reports else []
         notes = notify.after_apply(pol.notify, result, session.registry.uri, prov or (lambda: None))
         return ApplyRun(p, result, False, session.registry.uri, shown, notes)
+
+
+def run_approve(
+    plan_file: Path,
+    policy_path: Path | None,
+    registry: str | None,
+    *,
+    rules: Sequence[str] | None,
+    comment: str | None,
+    revoke: bool,
+) -> ApproveRun:
+    """``promote approve PLAN``: record (``revoke``: withdraw) this principal's approval of its moves."""
+    from aliasgate import approving
+    from aliasgate.model import utcnow
+
+    saved = read_plan(plan_file, policy_path)
+    with _opened(saved.registry(registry)) as session:
+        return approving.approve(session, saved, rules=rules, comment=comment, revoke=revoke, now=utcnow())
+
+
+def run_approvals(model: str, registry: str | None) -> ApprovalsView:
+    """``promote approvals MODEL``: every approval and revocation in the model's verified chain."""
+    from aliasgate import approving
+
+    with _opened(resolve_registry(registry, None)) as session:
+        return approving.listing(session, model)
 
 
 def run_check(paths: Sequence[Path]) -> CheckRun:

@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliasgate.durations import format_duration
 from aliasgate.model import Principal, Version
 from aliasgate.policy.model import (
+    ApprovalsGate,
     FreezeGate,
     Gate,
     LineageGate,
@@ -24,8 +25,12 @@ from aliasgate.policy.model import (
     MetadataGate,
     MetricGate,
     PrincipalsGate,
+    SoakGate,
 )
 from aliasgate.published import promoted_record, publish_record, same_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.audit import AuditLog
 
 # Margins are compared with this relative tolerance, so 0.3 beats 0.1 by 0.2 even in binary floats.
 EPSILON = 1e-9
@@ -92,6 +97,8 @@ class Context:
     after: Callable[[str, str], Version | None] | None = None
     #: a model's audit records and whether its chain verified (lineage gates with ``rule``)
     records: Callable[[str], tuple[Sequence[Mapping[str, Any]], bool]] | None = None
+    #: a model's audit trail (soak and approvals read it); None: gates that need it fail closed
+    audit: Callable[[str], AuditLog] | None = None
 
 
 def evaluate(gate: Gate, candidate: Version | None, ctx: Context) -> GateResult:
@@ -114,6 +121,8 @@ def evaluate(gate: Gate, candidate: Version | None, ctx: Context) -> GateResult:
         result = _lineage(gate, candidate, ctx)
     elif isinstance(gate, MaxAgeGate):
         result = _max_age(gate, candidate, ctx)
+    elif isinstance(gate, SoakGate):
+        result = _soak(gate, candidate, ctx)
     else:  # pragma: no cover - the Gate union is closed
         raise TypeError(gate)
     return _done(result, line, path, model=candidate.model)
@@ -169,6 +178,14 @@ def describe(gate: Gate) -> str:
         text += f" via rule {gate.rule}" if gate.rule else ""
     elif isinstance(gate, MaxAgeGate):
         text = f"younger than {gate.text}"
+    elif isinstance(gate, SoakGate):
+        from aliasgate import soak
+
+        text = soak.describe(gate)
+    elif isinstance(gate, ApprovalsGate):
+        from aliasgate import approvals
+
+        text = approvals.describe(gate)
     elif isinstance(gate, FreezeGate):
         text = f"outside freeze {'; '.join(w.text for w in gate.windows)} ({gate.tz})"
     else:
@@ -351,6 +368,18 @@ def _max_age(gate: MaxAgeGate, cand: Version, ctx: Context) -> GateResult:
     return GateResult(
         "max_age", describe(gate), ok, observed, f"age {format_duration(age)} {verb} {gate.text}"
     )
+
+
+def _soak(gate: SoakGate, cand: Version, ctx: Context) -> GateResult:
+    from aliasgate import soak
+
+    if ctx.audit is None:  # pragma: no cover - the planner always gives the trail
+        return GateResult("soak", describe(gate), False, None, "no audit trail to read (fails closed)")
+    holder = ctx.holder(cand.model, gate.alias)
+    passed, observed, detail = soak.evaluate(
+        gate, cand, holder.number if holder else None, ctx.audit, ctx.now
+    )
+    return GateResult("soak", describe(gate), passed, observed, detail)
 
 
 def _freeze(gate: FreezeGate, ctx: Context) -> GateResult:

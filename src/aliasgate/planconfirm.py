@@ -99,9 +99,18 @@ def check_registry(saved: SavedPlan, resolved: str) -> None:
 
 
 def confirm(
-    saved: SavedPlan, policy: Policy, registry: Registry, *, principal: Principal, now: datetime
+    saved: SavedPlan,
+    policy: Policy,
+    registry: Registry,
+    *,
+    principal: Principal,
+    now: datetime,
+    approving: bool = False,
 ) -> Plan:
-    """Re-plan the saved plan's rules now; the plan to apply, or an error that applies nothing."""
+    """Re-plan the saved plan's rules now; the plan to apply, or an error that applies nothing.
+
+    The plan's author (its principal) stays the author; ``principal`` applies it. ``approving``:
+    confirming for ``promote approve``, so approvals still missing block nothing."""
     from aliasgate import planner
 
     plan = saved.plan
@@ -111,12 +120,16 @@ def confirm(
     unknown = [n for n in names if policy.rule(n) is None]
     if unknown:
         raise Tampered(f"{saved.path} names rule {unknown[0]!r}, which its policy does not have")
-    fresh_plan = planner.plan(policy, registry, now=now, principal=principal, rules=names) if names else None
+    fresh_plan = (
+        planner.plan(policy, registry, now=now, principal=principal, rules=names, author=plan.principal)
+        if names
+        else None
+    )
     fresh = {r.rule: r for r in fresh_plan.rules} if fresh_plan else {}
     moved: list[str] = []
     blocked: list[str] = []
     for rule in plan.rules:
-        _compare(saved.path, rule, fresh[rule.rule], moved, blocked)
+        _compare(saved.path, rule, fresh[rule.rule], moved, blocked, approving)
     if moved:
         raise Conflict(
             "the registry changed since the plan was saved; nothing applied (make a new plan):\n  "
@@ -132,7 +145,9 @@ def confirm(
     )
 
 
-def _compare(where: str, saved: RulePlan, now: RulePlan, moved: list[str], blocked: list[str]) -> None:
+def _compare(
+    where: str, saved: RulePlan, now: RulePlan, moved: list[str], blocked: list[str], approving: bool = False
+) -> None:
     if (saved.models, saved.source, saved.to) != (now.models, now.source, now.to):
         raise Tampered(f"{where}: rule {saved.rule!r} does not say what its policy says (models, from, to)")
     for label, was_t, is_t in (
@@ -145,22 +160,36 @@ def _compare(where: str, saved: RulePlan, now: RulePlan, moved: list[str], block
                 moved.append(f"{model}:{label}: the plan expected it on {vn(was)}, found it on {vn(is_)}")
     if moved:
         return
-    verdicts_then = [_verdict(g.as_dict()) for g in saved.gates]
-    verdicts_now = [_verdict(g.as_dict()) for g in now.gates]
-    if [v[:3] for v in verdicts_then] != [v[:3] for v in verdicts_now]:
-        raise Tampered(f"{where}: the gates of rule {saved.rule!r} are not the gates of its policy")
-    for then, g in zip(verdicts_then, now.gates, strict=True):
-        if then[3] and not g.passed:
-            blocked.append(f"rule {saved.rule!r}: {g.gate}: {g.detail}")
-        elif g.passed and not then[3]:
-            moved.append(f"rule {saved.rule!r}: {g.gate} failed when the plan was made and passes now")
+    _verdicts(where, saved, now, moved, blocked, approving)
     if blocked or moved:
+        return
+    if saved.awaiting_approval and saved.moves == now.moves and (now.status == MOVE or now.awaiting_approval):
         return
     if saved.status != now.status or saved.moves != now.moves:
         if saved.status == MOVE and now.status == BLOCKED:  # pragma: no cover - a verdict changed first
             blocked.append(f"rule {saved.rule!r}: {now.reason}")
             return
         raise Tampered(f"{where}: rule {saved.rule!r} does not match what its policy yields now")
+
+
+def _verdicts(
+    where: str, saved: RulePlan, now: RulePlan, moved: list[str], blocked: list[str], approving: bool
+) -> None:
+    """Each gate's verdict then and now: one that passed and fails now blocks; one that failed and
+    passes now means the registry changed (approvals excepted: they arrive after the plan)."""
+    verdicts_then = [_verdict(g.as_dict()) for g in saved.gates]
+    verdicts_now = [_verdict(g.as_dict()) for g in now.gates]
+    if [v[:3] for v in verdicts_then] != [v[:3] for v in verdicts_now]:
+        raise Tampered(f"{where}: the gates of rule {saved.rule!r} are not the gates of its policy")
+    for then, g in zip(verdicts_then, now.gates, strict=True):
+        if g.kind == "approvals":  # approvals are expected to arrive after the plan is saved
+            if not g.passed and not approving and (then[3] or saved.awaiting_approval):
+                blocked.append(f"rule {saved.rule!r}: {g.gate}: {g.detail}")
+            continue
+        if then[3] and not g.passed:
+            blocked.append(f"rule {saved.rule!r}: {g.gate}: {g.detail}")
+        elif g.passed and not then[3]:
+            moved.append(f"rule {saved.rule!r}: {g.gate} failed when the plan was made and passes now")
 
 
 def _verdict(g: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -51,7 +51,7 @@ _RULE_KEYS = {"rule", "models", "from", "to", "status", "candidates", "holders",
 _RULE_KEYS |= {"reason", "line", "file"}
 _MOVE_KEYS = {"model", "alias", "expected", "target", "kind"}
 _GATE_KEYS = {"kind", "gate", "passed", "observed", "detail", "model", "line", "spec"}
-_GATE_KINDS = ("metric", "metadata", "lineage", "max_age", "freeze", "principals")
+_GATE_KINDS = ("metric", "metadata", "lineage", "max_age", "freeze", "principals", "approvals", "soak")
 
 
 class Tampered(InvalidInput):
@@ -222,6 +222,13 @@ def check_document(doc: Mapping[str, Any], where: str) -> None:
         raise Tampered(f"{where} was edited after it was saved ($.summary does not match its rules)")
 
 
+def _awaiting_approval(r: Mapping[str, Any]) -> bool:
+    """A blocked rule whose only failed gates are approvals keeps its moves (to be approved)."""
+    gates = r["gates"] if isinstance(r["gates"], list) else []
+    failed = [g for g in gates if isinstance(g, Mapping) and g.get("passed") is not True]
+    return r["status"] == BLOCKED and bool(failed) and all(g.get("kind") == "approvals" for g in failed)
+
+
 def _same_json(a: Any, b: Any) -> bool:
     """Equal as JSON: ``true`` is not ``1`` here, as it is in Python."""
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
@@ -355,8 +362,11 @@ class _Checker:
         moves = r["moves"]
         if not isinstance(moves, list):
             raise self.fail(f"{path}.moves", "expected a list")
-        if (r["status"] == MOVE) != bool(moves):
-            raise self.fail(f"{path}.moves", f"a rule moves something exactly when its status is {MOVE!r}")
+        if (r["status"] == MOVE or _awaiting_approval(r)) != bool(moves):
+            raise self.fail(
+                f"{path}.moves",
+                f"a rule moves something exactly when its status is {MOVE!r} or only approvals are missing",
+            )
         for k, m in enumerate(moves):
             mp = f"{path}.moves[{k}]"
             self.keys(m, mp, _MOVE_KEYS)

@@ -12,13 +12,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliasgate import gates as gates_mod
 from aliasgate.errors import InvalidInput, NotFound
 from aliasgate.gates import GateResult
 from aliasgate.model import LATEST, Principal, Ref, Version, iso, parse_time
-from aliasgate.policy.model import Policy, Rule
+from aliasgate.policy.model import ApprovalsGate, Policy, Rule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aliasgate.approvals import Roles
+    from aliasgate.audit import AuditLog
 from aliasgate.registry import Registry
 from aliasgate.status import Status
 
@@ -39,6 +43,7 @@ class Snapshot:
         self._versions: dict[tuple[str, int], Version] = {}
         self._latest: dict[str, int | None] = {}
         self._records: dict[str, tuple[Sequence[Mapping[str, Any]], bool]] = {}
+        self._logs: dict[str, AuditLog] = {}
 
     def records(self, model: str) -> tuple[Sequence[Mapping[str, Any]], bool]:
         """A model's audit records and whether the chain verifies (lineage gates with ``rule``)."""
@@ -46,12 +51,17 @@ class Snapshot:
             from aliasgate import audit
 
             try:
-                log = self.registry.audit_log(model)
+                log = self.audit_log(model)
             except NotFound:
                 self._records[model] = ((), False)
             else:
                 self._records[model] = (log.records, audit.verify(log).ok)
         return self._records[model]
+
+    def audit_log(self, model: str) -> AuditLog:
+        if model not in self._logs:
+            self._logs[model] = self.registry.audit_log(model)
+        return self._logs[model]
 
     def aliases(self, model: str) -> dict[str, int]:
         if model not in self._aliases:
@@ -129,6 +139,12 @@ class RulePlan:
     @property
     def failed_gates(self) -> list[GateResult]:
         return [g for g in self.gates if not g.passed]
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Blocked only by missing approvals: its moves are kept so they can be approved."""
+        failed = self.failed_gates
+        return self.status == BLOCKED and bool(failed) and all(g.kind == "approvals" for g in failed)
 
     def as_dict(self) -> dict[str, Any]:
         extra = {"publish": dict(self.publish)} if self.publish is not None else {}
@@ -242,8 +258,14 @@ def plan(
     now: datetime,
     principal: Principal,
     rules: Sequence[str] | None = None,
+    author: Principal | None = None,
 ) -> Plan:
-    """Evaluate every promotion rule (or only ``rules``) against one snapshot."""
+    """Evaluate every promotion rule (or only ``rules``) against one snapshot.
+
+    ``author`` made the saved plan being confirmed (default: ``principal``, who plans now);
+    ``principal`` is who would apply it (approvals' ``not_by`` names both)."""
+    from aliasgate.approvals import Roles
+
     if rules:
         unknown = [r for r in rules if policy.rule(r) is None]
         if unknown:
@@ -251,14 +273,23 @@ def plan(
             raise InvalidInput(f"no rule named {', '.join(unknown)} in {policy.path} (rules: {names})")
     snap = Snapshot(registry)
     selected = [r for r in policy.promotions if not rules or r.name in rules]
+    roles = Roles(author or principal, principal)
     results = tuple(
-        plan_rule(rule, snap, now=now, principal=principal, file=policy.path) for rule in selected
+        plan_rule(rule, snap, now=now, principal=principal, file=policy.path, roles=roles, policy=policy)
+        for rule in selected
     )
     return Plan(registry.uri, now, principal, results, policy.path, policy.sha256, policy.text)
 
 
 def plan_rule(
-    rule: Rule, snap: Snapshot, *, now: datetime, principal: Principal, file: str | None
+    rule: Rule,
+    snap: Snapshot,
+    *,
+    now: datetime,
+    principal: Principal,
+    file: str | None,
+    roles: Roles | None = None,
+    policy: Policy | None = None,
 ) -> RulePlan:
     if rule.dest is not None:
         from aliasgate.publish import plan_publish
@@ -279,11 +310,15 @@ def plan_rule(
             return candidates[model]
         return holder(model, alias)
 
-    ctx = gates_mod.Context(now=now, principal=principal, holder=holder, after=after, records=snap.records)
-    results = []
-    for gate in rule.gates:
-        of = getattr(gate, "of", None) or rule.models[0]
-        results.append(gates_mod.evaluate(gate, candidates.get(of), ctx))
+    ctx = gates_mod.Context(
+        now=now, principal=principal, holder=holder, after=after, records=snap.records, audit=snap.audit_log
+    )
+    results = [
+        _approvals(gate, rule, snap, candidates, holders, now, roles, policy)
+        if isinstance(gate, ApprovalsGate)
+        else gates_mod.evaluate(gate, candidates.get(getattr(gate, "of", None) or rule.models[0]), ctx)
+        for gate in rule.gates
+    ]
     base = RulePlan(
         rule=rule.name,
         models=rule.models,
@@ -310,7 +345,7 @@ def plan_rule(
         shown = ", ".join(f"{m}:v{holders[m]}" for m in rule.models)
         return replace(base, status=UP_TO_DATE, reason=f"{rule.to} already holds {shown}")
     failed = [g for g in results if not g.passed]
-    if failed:
+    if failed and not all(g.kind == "approvals" for g in failed):
         return replace(base, reason=f"{len(failed)} of {len(results)} gate(s) failed")
     if rule.remove_from:
         for model in rule.models:
@@ -325,4 +360,31 @@ def plan_rule(
         for m in moves
         if m.kind == "promote"
     )
+    if failed:  # only approvals are missing: keep the moves, so a saved plan can be approved
+        return replace(base, moves=tuple(moves), reason=f"awaiting approval: {what}")
     return replace(base, status=MOVE, moves=tuple(moves), reason=f"all gates passed: {what}")
+
+
+def _approvals(
+    gate: ApprovalsGate,
+    rule: Rule,
+    snap: Snapshot,
+    candidates: Mapping[str, Version | None],
+    holders: Mapping[str, int | None],
+    now: datetime,
+    roles: Roles | None,
+    policy: Policy | None,
+) -> GateResult:
+    from aliasgate import approvals
+
+    label = gates_mod.describe(gate)
+    line = gate.loc.line or None
+    if roles is None or policy is None:  # pragma: no cover - plan() always passes both
+        return GateResult("approvals", label, False, None, "no plan to approve", None, line, gate.loc.path)
+    bindings = [
+        approvals.Binding(snap.registry.uri, m, rule.to, holders[m], c.number, policy.sha256, rule.name)
+        for m, c in candidates.items()
+        if c is not None and holders[m] != c.number
+    ]
+    passed, observed, detail = approvals.evaluate(gate, bindings, snap.audit_log, roles, now)
+    return GateResult("approvals", label, passed, observed, detail, None, line, gate.loc.path)

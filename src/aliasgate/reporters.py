@@ -20,6 +20,8 @@ from aliasgate.model import utcnow
 from aliasgate.render import Style
 from aliasgate.results import (
     ApplyRun,
+    ApprovalsView,
+    ApproveRun,
     CheckRun,
     CleanupRun,
     HistoryView,
@@ -179,9 +181,44 @@ def _models(view: ModelsView, style: Style) -> list[tuple[str, bool]]:
     return [(render.table(["model", "latest", "aliases"], rows, style), False)]
 
 
+def _approve(run: ApproveRun, style: Style) -> list[tuple[str, bool]]:
+    verb = "revoked" if run.revoke else "approved"
+    who = render.principal_line(run.principal)
+    out = [
+        (f"{verb} {r.get('model')}:{r.get('alias')} {_v(r.get('from'))} -> {_v(r.get('to'))} "
+         f"(rule {r.get('rule')}, plan {run.plan_id}, audit #{r.get('seq')})", False)
+        for r in run.records
+    ]  # fmt: skip
+    return [*out, (f"as {who}", False)]
+
+
+def _v(n: Any) -> str:
+    return "(none)" if n is None else f"v{n}"
+
+
+def _approvals(view: ApprovalsView, style: Style) -> list[tuple[str, bool]]:
+    if not view.rows:
+        out = [(f"no approvals recorded for {view.model}", False)]
+    else:
+        rows = [
+            [f"#{r['seq']}", r["kind"], str(r["at"]), str(r["principal"]),
+             f"{r['alias']} {_v(r['from'])} -> {_v(r['to'])}", str(r["rule"]),
+             str(r["policy_sha256"] or "")[:12], r["state"], r["comment"] or ""]
+            for r in reversed(view.rows)
+        ]  # fmt: skip
+        headers = ["seq", "kind", "at", "principal", "move", "rule", "policy", "state", "comment"]
+        out = [(render.table(headers, rows, style), False)]
+    if not view.verified:
+        out.append((f"warning: the audit chain of {view.model} is broken; only records before the "
+                    "break are listed (run `promote history --verify`)", True))  # fmt: skip
+    return out
+
+
 TEXT: dict[type, Callable[[Any, Style], list[tuple[str, bool]]]] = {
     PlanRun: _plan,
     ApplyRun: _apply,
+    ApproveRun: _approve,
+    ApprovalsView: _approvals,
     CheckRun: _check,
     StatusView: _status,
     HistoryView: _history,

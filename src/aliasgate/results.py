@@ -238,3 +238,37 @@ class NotifyRun:
 
     def as_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "notifications": self.report.as_dict()}
+
+
+@dataclass
+class ApproveRun:
+    """What ``promote approve`` recorded (or withdrew)."""
+
+    plan_id: str
+    principal: Principal
+    revoke: bool
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    exit_code = int(ExitCode.OK)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "principal": self.principal.as_dict(),
+            "revoke": self.revoke,
+            "records": self.records,
+        }
+
+
+@dataclass
+class ApprovalsView:
+    """``promote approvals MODEL``: every approval and revocation in the verified chain."""
+
+    model: str
+    rows: list[dict[str, Any]]  # oldest first
+    verified: bool  # False: the chain is broken; only the records before the break are listed
+
+    exit_code = int(ExitCode.OK)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "chain_intact": self.verified, "approvals": self.rows}

@@ -19,7 +19,7 @@ from aliasgate.errors import Conflict, ExitCode, InvalidInput, NotFound
 from aliasgate.model import AliasOp, Move, Principal, utcnow
 from aliasgate.policy import load_text
 from aliasgate.provenance import collect
-from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
+from aliasgate.registry import AppendsRecords, BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
 from tests.contract.conftest import Backend
 
 Snapshot = dict[str, tuple[dict[str, int], list[int], list[Mapping[str, Any]], audit.Head | None]]
@@ -79,16 +79,20 @@ def verified(registry: Registry, model: str) -> list[Mapping[str, Any]]:
 #: backend -> the optional capabilities it has; src/aliasgate/registry/_conformance.py holds the same
 #: table for mypy. Capabilities are detected one way: isinstance with a runtime_checkable protocol.
 CAPABILITIES: dict[str, set[type]] = {
-    "local": {BatchDeletes, EmbeddedAdmin, Publishes},
-    "mlflow": {BatchDeletes, Publishes},
-    "wandb": {NativeTtl, Publishes},
+    "local": {BatchDeletes, EmbeddedAdmin, Publishes, AppendsRecords},
+    "mlflow": {BatchDeletes, Publishes, AppendsRecords},
+    "wandb": {NativeTtl, Publishes, AppendsRecords},
 }
 
 
 def test_each_backend_is_a_registry_with_exactly_its_capabilities(backend: Backend) -> None:
     reg = backend.open()
     assert isinstance(reg, Registry)
-    found = {cap for cap in (BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes) if isinstance(reg, cap)}
+    found = {
+        cap
+        for cap in (BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, AppendsRecords)
+        if isinstance(reg, cap)
+    }
     assert found == CAPABILITIES[backend.name]
 
 
@@ -198,6 +202,25 @@ def test_the_chain_verifies_and_detects_an_edited_and_a_deleted_record(backend: 
     backend.drop_record(clf, n + 3)  # the newest: only the separately kept head shows it is gone
     verification = verify_again()
     assert not verification.ok and verification.first_bad == n + 3 and "missing" in str(verification.problem)
+
+
+def test_a_record_that_moves_nothing_extends_the_chain_and_moves_nothing(backend: Backend) -> None:
+    reg = backend.open()
+    clf = backend.classifier
+    assert isinstance(reg, AppendsRecords)
+    n = head_seq(reg, clf)
+    before = snapshot(reg, clf)[clf]
+    sealed = reg.append_record(clf, body(AliasOp(clf, "production", 2, 4), kind="approve"))
+    assert (sealed["kind"], sealed["seq"]) == ("approve", n + 1)
+    reg = backend.open()
+    after = snapshot(reg, clf)[clf]
+    assert after[:2] == before[:2]  # no alias and no version changed
+    records = verified(reg, clf)
+    assert records[-1] == sealed and reg.audit_log(clf).head == audit.head_of(sealed)
+    moved = move(reg, clf, "staging", 4, 3)  # a move after it chains onto it
+    assert moved["seq"] == n + 2 and moved["prev"] == sealed["hash"]
+    with pytest.raises(NotFound):
+        reg.append_record("no-such-model", body(AliasOp("no-such-model", "production", 1, 2), kind="approve"))
 
 
 # -- deletes -------------------------------------------------------------------------------------------

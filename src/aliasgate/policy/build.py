@@ -15,6 +15,7 @@ from aliasgate.errors import InvalidInput, PolicyIssue
 from aliasgate.freeze import parse_window
 from aliasgate.policy.marks import Marks, PathT, json_path
 from aliasgate.policy.model import (
+    ApprovalsGate,
     FreezeGate,
     Gate,
     LineageGate,
@@ -26,6 +27,7 @@ from aliasgate.policy.model import (
     PrincipalsGate,
     RetentionRule,
     Rule,
+    SoakGate,
 )
 from aliasgate.policy.notify import targets as notify_targets
 from aliasgate.policy.schema_check import describe
@@ -56,6 +58,7 @@ class Builder:
             if not self.issues:
                 self.issue((), f"a policy is a mapping (start with `version: 1`), got {describe(data)}")
             return Policy(self.filename, sha)
+        self.groups = self.read_groups(data.get("groups"))
         rules = []
         names: dict[str, int] = {}
         for i, raw in enumerate(_list(data.get("promotions"))):
@@ -83,7 +86,16 @@ class Builder:
             retention.append(rrule)
         registry = data.get("registry") if isinstance(data.get("registry"), str) else None
         notify = notify_targets(self, data.get("notify"))
-        return Policy(self.filename, sha, registry, tuple(rules), tuple(retention), notify=notify)
+        return Policy(
+            self.filename, sha, registry, tuple(rules), tuple(retention), notify=notify, groups=self.groups
+        )
+
+    def read_groups(self, raw: Any) -> dict[str, tuple[str, ...]]:
+        if not isinstance(raw, Mapping):
+            return {}
+        return {
+            str(k): tuple(p for p in v if isinstance(p, str)) for k, v in raw.items() if isinstance(v, list)
+        }
 
     def rule(self, raw: Any, path: PathT) -> Rule | None:
         if not isinstance(raw, Mapping):
@@ -117,6 +129,10 @@ class Builder:
         principals = raw.get("principals")
         if isinstance(principals, list) and all(isinstance(p, str) for p in principals):
             gates.append(PrincipalsGate(tuple(principals), loc=self.loc((*path, "principals"))))
+        if isinstance(raw.get("approvals"), Mapping):
+            approvals = self.approvals_gate(raw["approvals"], (*path, "approvals"))
+            if approvals is not None:
+                gates.append(approvals)
         for j, g in enumerate(_list(raw.get("gates"))):
             gate = self.gate(g, (*path, "gates", j), models, bundle, keep=False)
             if gate is not None:
@@ -192,6 +208,8 @@ class Builder:
                 return self.duration_gate(raw["max_age"], (*path, "max_age"), of, loc)
             if "freeze" in raw and isinstance(raw["freeze"], Mapping) and not keep:
                 return self.freeze_gate(raw["freeze"], (*path, "freeze"), loc)
+            if "soak" in raw and isinstance(raw["soak"], Mapping) and not keep:
+                return self.soak_gate(raw["soak"], (*path, "soak"), of, loc)
             if "principals" in raw and isinstance(raw["principals"], list) and not keep:
                 return PrincipalsGate(tuple(str(p) for p in raw["principals"]), loc=loc)
         except InvalidInput as exc:
@@ -257,6 +275,52 @@ class Builder:
             return None
         return FreezeGate(tuple(windows), tz, loc=loc)
 
+    def soak_gate(self, raw: Mapping[str, Any], path: PathT, of: str | None, loc: Loc) -> SoakGate | None:
+        alias, text = raw.get("alias"), raw.get("for")
+        if not isinstance(alias, str) or not isinstance(text, str):
+            return None
+        try:
+            seconds = _duration(text)
+        except InvalidInput as exc:
+            if json_path((*path, "for")) not in self.bad:
+                self.issue((*path, "for"), exc.message)
+            return None
+        return SoakGate(alias=alias, seconds=seconds, text=text, of=of, loc=loc)
+
+    def approvals_gate(self, raw: Mapping[str, Any], path: PathT) -> ApprovalsGate | None:
+        """``approvals:`` of a rule; ``from`` entries that name a group stand for its members."""
+        required, approvers = raw.get("required"), raw.get("from")
+        if type(required) is not int or not isinstance(approvers, list):
+            return None
+        names = tuple(a for a in approvers if isinstance(a, str))
+        members = {n: self.groups[n] for n in names if n in self.groups}
+        concrete = {p for n in names for p in members.get(n, (n,))}
+        if not any(_is_glob(p) for p in concrete) and len(concrete) < required:
+            self.issue(
+                (*path, "required"),
+                f"{required} approvals are required but `from` names only {len(concrete)} principal(s): "
+                "no plan could ever be approved",
+            )
+        within_text = raw.get("within") if isinstance(raw.get("within"), str) else None
+        within = None
+        if within_text is not None:
+            try:
+                within = _duration(within_text)
+            except InvalidInput as exc:
+                if json_path((*path, "within")) not in self.bad:
+                    self.issue((*path, "within"), exc.message)
+                return None
+        not_by = raw.get("not_by", [])
+        return ApprovalsGate(
+            required=required,
+            approvers=names,
+            members=members,
+            not_by=tuple(r for r in not_by if r in ("author", "applier")) if isinstance(not_by, list) else (),
+            within=within,
+            within_text=within_text,
+            loc=self.loc(path),
+        )
+
     def retention(self, raw: Any, path: PathT) -> RetentionRule | None:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("model"), str):
             return None
@@ -293,6 +357,10 @@ class Builder:
             name=name,
             loc=self.loc(path),
         )
+
+
+def _is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 def _list(value: Any) -> list[Any]:

@@ -87,7 +87,46 @@ class PrincipalsGate:
     of: str | None = None
 
 
-Gate = MetricGate | MetadataGate | LineageGate | MaxAgeGate | FreezeGate | PrincipalsGate
+@dataclass(frozen=True)
+class ApprovalsGate:
+    """Four-eyes: ``required`` approvals recorded in the audit trail by principals of ``approvers``
+    (names, globs or group names; ``members`` holds each group's principals), none by the roles in
+    ``not_by`` (``author``: who made the saved plan; ``applier``: who applies it), none older than
+    ``within`` seconds."""
+
+    required: int
+    approvers: tuple[str, ...]
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    not_by: tuple[str, ...] = ()
+    within: int | None = None
+    within_text: str | None = None
+    loc: Loc = NOWHERE
+    kind: str = "approvals"
+    of: str | None = None
+
+
+@dataclass(frozen=True)
+class SoakGate:
+    """The candidate has held ``alias`` continuously for at least ``seconds`` (audit trail)."""
+
+    alias: str
+    seconds: int
+    text: str
+    of: str | None = None
+    loc: Loc = NOWHERE
+    kind: str = "soak"
+
+
+Gate = (
+    MetricGate
+    | MetadataGate
+    | LineageGate
+    | MaxAgeGate
+    | FreezeGate
+    | PrincipalsGate
+    | ApprovalsGate
+    | SoakGate
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +196,7 @@ class Policy:
     promotions: tuple[Rule, ...] = ()
     retention: tuple[RetentionRule, ...] = ()
     notify: tuple[NotifyTarget, ...] = ()
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> principals
     text: str | None = field(default=None, repr=False, compare=False)  # the source, as read
 
     def rule(self, name: str) -> Rule | None:

@@ -145,8 +145,23 @@ class TtlState:
 
 
 @runtime_checkable
-class NativeTtl(Protocol):
-    """Optional: a backend whose registry expires versions itself (W&B's artifact TTL)."""
+class AppendsRecords(Protocol):
+    """Optional: append a record that moves nothing (an approval, its revocation, a TTL change)
+    to a model's hash chain, under the same lock or transaction as a move's record, so it has
+    exactly the audit trail's integrity. The embedded registry, MLflow and W&B implement it."""
+
+    uri: str
+
+    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Seal ``record`` after the model's chain head and store it; returns the sealed record.
+        NotFound if no such model; AuthError when this account may not extend the chain."""
+        ...
+
+
+@runtime_checkable
+class NativeTtl(AppendsRecords, Protocol):
+    """Optional: a backend whose registry expires versions itself (W&B's artifact TTL); its TTL
+    changes are audited with :meth:`AppendsRecords.append_record`."""
 
     uri: str
 
@@ -157,10 +172,6 @@ class NativeTtl(Protocol):
     def disable_ttl(self, model: str, number: int) -> None:
         """Write "no TTL, and no inherited default" on the version and nothing else. Returns once
         the registry accepted the request, which does not mean it applied it: re-read."""
-        ...
-
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
         ...
 
 
@@ -215,7 +226,7 @@ class Published:
 
 
 @runtime_checkable
-class Publishes(Protocol):
+class Publishes(AppendsRecords, Protocol):
     """Optional: a backend that can publish a version of one model into another model of the same
     registry (W&B: ``linkArtifact`` into a Registry collection or portfolio; MLflow: a new version
     whose source is ``models:/NAME/VERSION``; embedded: a copy with a lineage edge)."""
@@ -230,10 +241,6 @@ class Publishes(Protocol):
         """Publish ``source_model:v<number>`` into ``dest_model``, reusing the version an earlier
         publish of the same source made (so running it twice never makes a second one). Moves no
         alias. Raises NotFound for a missing source, AuthError when the account may not."""
-        ...
-
-    def append_record(self, model: str, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Seal ``record`` after the model's chain head and store it; returns the sealed record."""
         ...
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aliasgate.registry import BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
+    from aliasgate.registry import AppendsRecords, BatchDeletes, EmbeddedAdmin, NativeTtl, Publishes, Registry
     from aliasgate.registry.local import LocalRegistry
     from aliasgate.registry.mlflow import MlflowRegistry
     from aliasgate.registry.wandb import WandbRegistry
@@ -25,18 +25,21 @@ def _local(backend: LocalRegistry) -> None:
     batch_deletes: BatchDeletes = backend
     embedded_admin: EmbeddedAdmin = backend
     publishes: Publishes = backend
-    del registry, batch_deletes, embedded_admin, publishes
+    appends: AppendsRecords = backend
+    del registry, batch_deletes, embedded_admin, publishes, appends
 
 
 def _mlflow(backend: MlflowRegistry) -> None:
     registry: Registry = backend
     batch_deletes: BatchDeletes = backend
     publishes: Publishes = backend
-    del registry, batch_deletes, publishes
+    appends: AppendsRecords = backend
+    del registry, batch_deletes, publishes, appends
 
 
 def _wandb(backend: WandbRegistry) -> None:
     registry: Registry = backend
     native_ttl: NativeTtl = backend
     publishes: Publishes = backend
-    del registry, native_ttl, publishes
+    appends: AppendsRecords = backend
+    del registry, native_ttl, publishes, appends

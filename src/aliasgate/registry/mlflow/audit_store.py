@@ -349,6 +349,8 @@ class AuditStore:
         return self.reads.model(model, fresh=True) if last is not None else state
 
     def happened(self, state: ModelState, record: Mapping[str, Any]) -> bool:
+        if record.get("kind") in audit.MOVES_NOTHING:
+            return False  # nothing in the registry can show it happened: only its head vouches for it
         if record.get("kind") == "delete":
             number = int_or_none(record.get("version"))
             if number is None:

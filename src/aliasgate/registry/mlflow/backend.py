@@ -124,7 +124,9 @@ class MlflowRegistry:
                 self.store.drop_record(lease, written, sealed)
                 raise
             except BaseException:
-                lease.abandoned = True  # settled by the next holder, as for a move
+                # left for the next holder; a record that moves nothing (approve, revoke, ttl) is
+                # never settled as happened: it counts only if this head write landed
+                lease.abandoned = True
                 raise
             return sealed
 
