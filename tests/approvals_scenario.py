@@ -24,7 +24,7 @@ import pytest
 from aliasgate import api, approving, planconfirm, planfile, planner
 from aliasgate.errors import AuthError, Blocked
 from aliasgate.gates import GateResult
-from aliasgate.model import AliasOp, utcnow
+from aliasgate.model import AliasOp, Move, utcnow
 from aliasgate.provenance import Provenance
 
 ROLES = ("alice", "bob", "carol", "dave", "erin", "mallory")
@@ -133,7 +133,7 @@ def move_staging(b: Backend, target: int, at: datetime) -> None:
         current = s.registry.aliases(b.model).get("staging")
         op = AliasOp(b.model, "staging", current, target)
         prov = Provenance(s.principal, "test", "test-host")
-        s.registry.apply([op], [prov.body(op, kind="manual", now=at, reason="deploy to staging")])
+        s.registry.apply([Move(op, prov.body(op, kind="manual", now=at, reason="deploy to staging"))])
 
 
 def forged(b: Backend, role: str, plan: Any, **claims: Any) -> dict[str, Any]:
