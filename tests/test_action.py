@@ -504,7 +504,7 @@ def test_action_against_mlflow_with_basic_auth(mlflow_auth_demo: Any, tmp_path: 
         return run_action(
             ROOT,
             {
-                "policy": "policies/promote.yaml",
+                "policy": "policies/aliasgate.yaml",
                 "registry": seeded.uri,
                 "username": account.username,
                 "token": account.password,
