@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,70 +24,22 @@ from aliasgate.model import (
     Principal,
     Version,
     VersionId,
-    iso,
     os_user,
     parse_time,
-    utcnow,
     validate_alias,
 )
-from aliasgate.registry import local_publish
+from aliasgate.registry import local_admin, local_publish, local_schema
 from aliasgate.registry.local_file import check_file, replace_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from aliasgate.registry import DeleteResult, Published
 
-SCHEMA_VERSION = 1
 #: Said with every verification: the embedded registry authenticates no one.
 LIMITS = (
     "the embedded registry keeps the records and the chain head in one SQLite file: whoever can write "
     "that file can rewrite both, so the chain proves nothing against them"
 )
 BUSY_TIMEOUT_MS = 60_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS models (
-    id           INTEGER PRIMARY KEY,
-    name         TEXT NOT NULL UNIQUE,
-    created_at   TEXT NOT NULL,
-    description  TEXT NOT NULL DEFAULT '',
-    next_version INTEGER NOT NULL DEFAULT 1,   -- numbers are never reused
-    audit_seq    INTEGER NOT NULL DEFAULT 0,   -- chain head, kept apart from the records
-    audit_hash   TEXT
-);
-CREATE TABLE IF NOT EXISTS versions (
-    model_id   INTEGER NOT NULL REFERENCES models(id),
-    number     INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    created_by TEXT,
-    metadata   TEXT NOT NULL DEFAULT '{}',
-    metrics    TEXT NOT NULL DEFAULT '{}',
-    source     TEXT,
-    PRIMARY KEY (model_id, number)
-);
-CREATE TABLE IF NOT EXISTS lineage (
-    model_id     INTEGER NOT NULL,
-    number       INTEGER NOT NULL,
-    input_model  TEXT NOT NULL,
-    input_number INTEGER NOT NULL,
-    PRIMARY KEY (model_id, number, input_model, input_number),
-    FOREIGN KEY (model_id, number) REFERENCES versions(model_id, number) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS aliases (
-    model_id INTEGER NOT NULL,
-    alias    TEXT NOT NULL,
-    number   INTEGER NOT NULL,
-    PRIMARY KEY (model_id, alias),
-    FOREIGN KEY (model_id, number) REFERENCES versions(model_id, number)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    model_id INTEGER NOT NULL REFERENCES models(id),
-    seq      INTEGER NOT NULL,
-    record   TEXT NOT NULL,
-    PRIMARY KEY (model_id, seq)
-);
-CREATE INDEX IF NOT EXISTS aliases_by_version ON aliases(model_id, number);
-"""
 
 
 def open(uri: str, options: Mapping[str, Any]) -> LocalRegistry:
@@ -172,28 +124,7 @@ class LocalRegistry:
             conn.close()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        row = None
-        with suppress(sqlite3.OperationalError):
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        current = int(row["value"]) if row else 0
-        if not current and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise InvalidInput(
-                f"{self.path} is a SQLite database but not an aliasgate registry: refusing to write into it"
-            )
-        conn.execute("PRAGMA journal_mode = WAL")
-        if current > SCHEMA_VERSION:
-            raise RegistryError(
-                f"{self.path} has schema version {current}; this aliasgate knows up to {SCHEMA_VERSION}",
-                hint="upgrade aliasgate",
-            )
-        if current < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            conn.execute("COMMIT")
+        local_schema.migrate(conn, self.path)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -431,18 +362,7 @@ class LocalRegistry:
     # -- embedded-only management (the `promote registry` commands) ----------------------------
 
     def create_model(self, name: str, description: str = "", *, exist_ok: bool = False) -> bool:
-        _check_model_name(name)
-        with self._write() as conn:
-            exists = conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone()
-            if exists:
-                if exist_ok:
-                    return False
-                raise InvalidInput(f"model {name!r} already exists")
-            conn.execute(
-                "INSERT INTO models(name, created_at, description) VALUES (?, ?, ?)",
-                (name, iso(utcnow()), description),
-            )
-            return True
+        return local_admin.create_model(self, name, description, exist_ok=exist_ok)
 
     def log_version(
         self,
@@ -458,54 +378,13 @@ class LocalRegistry:
         create_model: bool = True,
     ) -> int:
         """Log a new version (numbers are never reused). ``number`` is for imports only."""
-        if create_model:
-            self.create_model(model, exist_ok=True)
-        with self._write() as conn:
-            mid = self._model_id(conn, model)
-            for ref in inputs:
-                in_mid = conn.execute("SELECT id FROM models WHERE name = ?", (ref.model,)).fetchone()
-                if (
-                    in_mid is None
-                    or not conn.execute(
-                        "SELECT 1 FROM versions WHERE model_id = ? AND number = ?", (in_mid["id"], ref.number)
-                    ).fetchone()
-                ):
-                    raise NotFound(f"lineage input {ref} does not exist", model=ref.model, version=ref.number)
-            row = conn.execute("SELECT next_version FROM models WHERE id = ?", (mid,)).fetchone()
-            if number is None:
-                number = int(row["next_version"])
-            elif conn.execute(
-                "SELECT 1 FROM versions WHERE model_id = ? AND number = ?", (mid, number)
-            ).fetchone():
-                raise InvalidInput(f"{model}:v{number} already exists")
-            conn.execute(
-                "INSERT INTO versions(model_id, number, created_at, created_by, metadata, metrics, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    mid,
-                    number,
-                    iso(parse_time(created_at)) if created_at else iso(utcnow()),
-                    created_by if created_by is not None else self.whoami().name,
-                    json.dumps(dict(metadata or {}), sort_keys=True),
-                    json.dumps(dict(metrics or {}), sort_keys=True),
-                    source,
-                ),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO lineage(model_id, number, input_model, input_number) VALUES (?, ?, ?, ?)",
-                [(mid, number, ref.model, ref.number) for ref in inputs],
-            )
-            conn.execute(
-                "UPDATE models SET next_version = MAX(next_version, ?) WHERE id = ?", (number + 1, mid)
-            )
-            return number
+        return local_admin.log_version(
+            self, model, metrics=metrics, metadata=metadata, inputs=inputs, created_by=created_by,
+            created_at=created_at, source=source, number=number, create_model=create_model,
+        )  # fmt: skip
 
     def describe(self, model: str) -> dict[str, Any]:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM models WHERE name = ?", (model,)).fetchone()
-            if row is None:
-                raise NotFound("no such model in the embedded registry", model=model)
-            return {"name": row["name"], "created_at": row["created_at"], "description": row["description"]}
+        return local_admin.describe(self, model)
 
 
 def _json_or_stub(text: str, seq: int) -> dict[str, Any]:
@@ -515,11 +394,6 @@ def _json_or_stub(text: str, seq: int) -> dict[str, Any]:
     except ValueError:
         value = None
     return value if isinstance(value, dict) else {"seq": seq, "hash": None, "unreadable": True}
-
-
-def _check_model_name(name: str) -> None:
-    if not name or len(name) > 256 or any(c in name for c in ":/\\\n\t") or name.strip() != name:
-        raise InvalidInput(f"invalid model name {name!r}: no ':', '/', '\\' or surrounding spaces")
 
 
 def validate_set_alias(alias: str) -> str:
