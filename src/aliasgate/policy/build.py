@@ -246,14 +246,18 @@ class Builder:
             loc=loc,
         )
 
-    def duration_gate(self, text: str, path: PathT, of: str | None, loc: Loc) -> MaxAgeGate | None:
+    def seconds(self, text: str, path: PathT) -> int | None:
+        """The duration ``text`` in seconds, or None once the reason is reported at ``path``."""
         try:
-            seconds = _duration(text)
+            return _duration(text)
         except InvalidInput as exc:
             if json_path(path) not in self.bad:
                 self.issue(path, exc.message)
             return None
-        return MaxAgeGate(seconds=seconds, text=text, of=of, loc=loc)
+
+    def duration_gate(self, text: str, path: PathT, of: str | None, loc: Loc) -> MaxAgeGate | None:
+        seconds = self.seconds(text, path)
+        return None if seconds is None else MaxAgeGate(seconds=seconds, text=text, of=of, loc=loc)
 
     def freeze_gate(self, raw: Mapping[str, Any], path: PathT, loc: Loc) -> FreezeGate | None:
         tz = raw.get("tz", "UTC")
@@ -279,13 +283,8 @@ class Builder:
         alias, text = raw.get("alias"), raw.get("for")
         if not isinstance(alias, str) or not isinstance(text, str):
             return None
-        try:
-            seconds = _duration(text)
-        except InvalidInput as exc:
-            if json_path((*path, "for")) not in self.bad:
-                self.issue((*path, "for"), exc.message)
-            return None
-        return SoakGate(alias=alias, seconds=seconds, text=text, of=of, loc=loc)
+        seconds = self.seconds(text, (*path, "for"))
+        return None if seconds is None else SoakGate(alias=alias, seconds=seconds, text=text, of=of, loc=loc)
 
     def approvals_gate(self, raw: Mapping[str, Any], path: PathT) -> ApprovalsGate | None:
         """``approvals:`` of a rule; ``from`` entries that name a group stand for its members."""
@@ -302,14 +301,9 @@ class Builder:
                 "no plan could ever be approved",
             )
         within_text = raw.get("within") if isinstance(raw.get("within"), str) else None
-        within = None
-        if within_text is not None:
-            try:
-                within = _duration(within_text)
-            except InvalidInput as exc:
-                if json_path((*path, "within")) not in self.bad:
-                    self.issue((*path, "within"), exc.message)
-                return None
+        within = None if within_text is None else self.seconds(within_text, (*path, "within"))
+        if within_text is not None and within is None:
+            return None
         not_by = raw.get("not_by", [])
         return ApprovalsGate(
             required=required,
@@ -325,13 +319,7 @@ class Builder:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("model"), str):
             return None
         ttl_text = raw.get("ttl") if isinstance(raw.get("ttl"), str) else None
-        ttl = None
-        if ttl_text is not None:
-            try:
-                ttl = _duration(ttl_text)
-            except InvalidInput as exc:
-                if json_path((*path, "ttl")) not in self.bad:
-                    self.issue((*path, "ttl"), exc.message)
+        ttl = None if ttl_text is None else self.seconds(ttl_text, (*path, "ttl"))
         keep_last = raw.get("keep_last") if isinstance(raw.get("keep_last"), int) else None
         protect = raw.get("protect", ["*"])
         protect_t = tuple(p for p in protect if isinstance(p, str)) if isinstance(protect, list) else ("*",)

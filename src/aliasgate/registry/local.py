@@ -361,30 +361,10 @@ class LocalRegistry:
 
     # -- embedded-only management (the `promote registry` commands) ----------------------------
 
-    def create_model(self, name: str, description: str = "", *, exist_ok: bool = False) -> bool:
-        return local_admin.create_model(self, name, description, exist_ok=exist_ok)
-
-    def log_version(
-        self,
-        model: str,
-        *,
-        metrics: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        inputs: Sequence[VersionId] = (),
-        created_by: str | None = None,
-        created_at: str | None = None,
-        source: str | None = None,
-        number: int | None = None,
-        create_model: bool = True,
-    ) -> int:
-        """Log a new version (numbers are never reused). ``number`` is for imports only."""
-        return local_admin.log_version(
-            self, model, metrics=metrics, metadata=metadata, inputs=inputs, created_by=created_by,
-            created_at=created_at, source=source, number=number, create_model=create_model,
-        )  # fmt: skip
-
-    def describe(self, model: str) -> dict[str, Any]:
-        return local_admin.describe(self, model)
+    # the management verbs live in local_admin.py; bound here, they are this class's methods
+    create_model = local_admin.create_model
+    log_version = local_admin.log_version
+    describe = local_admin.describe
 
 
 def _json_or_stub(text: str, seq: int) -> dict[str, Any]:
